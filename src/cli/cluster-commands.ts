@@ -1,0 +1,56 @@
+// `strait up`, `strait down` and the control-plane entry point.
+import type { Command } from 'commander';
+import { runControlPlane } from '../runtime/cluster.js';
+import { straitHome } from '../runtime/home.js';
+import { down, up } from '../runtime/up.js';
+import { colour, spinner, table } from './output.js';
+import { globals, UsageError } from './context.js';
+
+export function registerClusterCommands(program: Command): void {
+  program
+    .command('up')
+    .description('start the control plane of each cluster (and of every cluster already in the state directory)')
+    .option('--clusters <names>', 'comma-separated cluster names to create or start, e.g. cluster1,cluster2')
+    .action(async (opts: { clusters?: string }) => {
+      const names = (opts.clusters ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (opts.clusters !== undefined && names.length === 0) throw new UsageError('--clusters needs at least one name, e.g. --clusters cluster1,cluster2');
+      const home = straitHome();
+      const progress = spinner('starting clusters');
+      try {
+        const states = await up(home, names, (msg) => (progress.text = msg));
+        progress.stop();
+        if (states.length === 0) throw new UsageError('no clusters to start; name some with --clusters cluster1,cluster2');
+        console.log(table(['CLUSTER', 'STATE', 'PID'], states.map((s) => [s.name, s.state === 'started' ? colour.ok('started') : 'running', s.pid])));
+        console.log(colour.dim(`state directory: ${home}`));
+      } catch (err) {
+        progress.stop();
+        throw err;
+      }
+    });
+
+  program
+    .command('down')
+    .description('stop every cluster and its pods; the state stays for the next `strait up`')
+    .action(async () => {
+      const progress = spinner('stopping clusters');
+      try {
+        const stopped = await down(straitHome(), (msg) => (progress.text = msg));
+        progress.stop();
+        console.log(stopped.length ? `stopped ${stopped.join(', ')}` : 'nothing was running');
+      } catch (err) {
+        progress.stop();
+        throw err;
+      }
+    });
+
+  program
+    .command('control-plane')
+    .description('run one cluster\'s control plane in the foreground (started by `strait up`)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { cluster } = globals(cmd);
+      if (!cluster) throw new UsageError('name the cluster: strait control-plane --cluster NAME');
+      await runControlPlane(straitHome(), cluster);
+      // The process stays up, serving, until `strait down` or a signal.
+      await new Promise(() => {});
+    });
+}

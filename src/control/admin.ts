@@ -1,0 +1,176 @@
+// The control plane's admin API: what the CLI and the dashboard use to read and change a cluster.
+// JSON over HTTP/1.1 on a Unix socket in the cluster's state directory (only its owner can reach it).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { chmodSync, unlinkSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Resource, ResourceRef } from '../api/types.js';
+import { ConflictError, ExpiredError, type Store } from '../store/store.js';
+
+export interface AdminHooks {
+  /** Problems that make the objects unacceptable in this cluster (beyond their own schema). */
+  admit(objects: Resource[]): Promise<string[]>;
+  /** A pod container's log, optionally following it; undefined when there is none. */
+  logs(ref: { namespace: string; pod: string; container?: string }, opts: { follow: boolean; tail?: number }): Promise<Readable | undefined>;
+  /** Stops the control plane (and its pods, if asked). Called after the answer is sent. */
+  shutdown(opts: { stopPods: boolean }): void;
+}
+
+export interface AdminInfo {
+  cluster: string;
+  version: string;
+}
+
+const MAX_BODY = 64 * 1024 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly details?: string[],
+  ) {
+    super(message);
+  }
+}
+
+export function startAdminServer(socketPath: string, store: Store, info: AdminInfo, hooks: AdminHooks): Promise<Server> {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => sendError(res, err));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const q = url.searchParams;
+    const route = `${req.method} /${parts[0] ?? ''}`;
+    switch (route) {
+      case 'GET /healthz':
+        return send(res, 200, { ...info, pid: process.pid, ready: true });
+      case 'GET /resources': {
+        const kind = need(parts[1], 'kind');
+        if (parts.length >= 3) {
+          const ref = refFrom(kind, parts[2]!, parts[3]);
+          const obj = await store.get(ref);
+          if (!obj) throw new HttpError(404, `${kind} "${ref.name}" not found${ref.namespace ? ` in namespace "${ref.namespace}"` : ''}`);
+          return send(res, 200, obj);
+        }
+        const namespace = q.get('namespace') ?? undefined;
+        const labelSelector = q.get('selector') ?? undefined;
+        return send(res, 200, await store.list(kind, { namespace, labelSelector }));
+      }
+      case 'POST /apply': {
+        const body = (await readJson(req)) as { objects?: Resource[]; dryRun?: boolean };
+        const objects = body.objects ?? [];
+        const problems = await hooks.admit(objects);
+        if (problems.length > 0) throw new HttpError(422, 'the objects were refused; nothing was changed', problems);
+        if (body.dryRun) return send(res, 200, { results: objects.map((object) => ({ outcome: 'unchanged', object })) });
+        return send(res, 200, { results: await store.apply(objects) });
+      }
+      case 'POST /status': {
+        const body = (await readJson(req)) as { ref: ResourceRef; status: unknown };
+        return send(res, 200, await store.updateStatus(body.ref, body.status));
+      }
+      case 'POST /delete': {
+        const body = (await readJson(req)) as { refs?: ResourceRef[] };
+        return send(res, 200, { results: await store.delete(body.refs ?? []) });
+      }
+      case 'GET /watch':
+        return watch(req, res, q);
+      case 'GET /logs': {
+        const namespace = need(parts[1], 'namespace');
+        const pod = need(parts[2], 'pod');
+        const tail = q.has('tail') ? Number(q.get('tail')) : undefined;
+        const stream = await hooks.logs({ namespace, pod, container: q.get('container') ?? undefined }, { follow: q.get('follow') === 'true', tail });
+        if (!stream) throw new HttpError(404, `no logs for pod "${pod}" in namespace "${namespace}"`);
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        stream.pipe(res);
+        res.on('close', () => stream.destroy());
+        return;
+      }
+      case 'POST /shutdown': {
+        const body = (await readJson(req)) as { stopPods?: boolean };
+        send(res, 200, { stopping: true });
+        res.on('finish', () => hooks.shutdown({ stopPods: body.stopPods !== false }));
+        return;
+      }
+      default:
+        throw new HttpError(404, `no such admin route: ${req.method} ${url.pathname}`);
+    }
+  }
+
+  function watch(req: IncomingMessage, res: ServerResponse, q: URLSearchParams): void {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    const w = store.watch(
+      {
+        kind: q.get('kind') ?? undefined,
+        namespace: q.get('namespace') ?? undefined,
+        labelSelector: q.get('selector') ?? undefined,
+        resourceVersion: q.get('resourceVersion') ?? undefined,
+      },
+      (e) => {
+        res.write(JSON.stringify(e) + '\n');
+      },
+      (err) => {
+        res.end(JSON.stringify({ type: 'ERROR', message: err.message, expired: err instanceof ExpiredError }) + '\n');
+      },
+    );
+    req.on('close', () => {
+      w.stop();
+    });
+  }
+
+  return new Promise((resolve, reject) => {
+    try {
+      unlinkSync(socketPath);
+    } catch {
+      // no socket left from an earlier run
+    }
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      chmodSync(socketPath, 0o600);
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new HttpError(400, `missing ${what} in the path`);
+  return value;
+}
+
+/** `/resources/<kind>/<namespace>/<name>`, or `/resources/<kind>/<name>` for cluster-scoped kinds. */
+function refFrom(kind: string, a: string, b: string | undefined): ResourceRef {
+  return b === undefined ? { kind, name: a } : { kind, namespace: a, name: b };
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `request body is not JSON: ${(err as Error).message}`);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (err instanceof HttpError) return send(res, err.status, { error: err.message, details: err.details });
+  if (err instanceof ConflictError) return send(res, 409, { error: err.message });
+  return send(res, 500, { error: (err as Error).message ?? String(err) });
+}

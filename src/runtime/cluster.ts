@@ -1,0 +1,84 @@
+// One cluster's control-plane process in the local runtime: the store, the admin API, and the
+// platform parts that Kubernetes would otherwise provide (workload controllers, the pod supervisor).
+import { writeFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { toDocuments } from '../api/codec.js';
+import type { Pod, PodSpec } from '../api/kinds.js';
+import type { Resource } from '../api/types.js';
+import { validateDocuments } from '../api/validate.js';
+import { startAdminServer } from '../control/admin.js';
+import { LocalStore } from '../store/local.js';
+import { clusterDir, paths, pickCluster, removeIfExists } from './home.js';
+import { readLog } from './logs.js';
+import { startPodSupervisor, checkRunnable, podLogPath } from './pods.js';
+import { startWorkloadController } from './workloads.js';
+import { VERSION } from '../api/version.js';
+
+const DEFAULT_NAMESPACE: Resource = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default' } };
+
+export async function runControlPlane(home: string, clusterName: string): Promise<void> {
+  const log = pino({ base: { cluster: clusterName } });
+  const entry = pickCluster(home, clusterName);
+  const dir = clusterDir(home, entry.name);
+  const store = await LocalStore.open(paths.store(home, entry.name));
+  if (!(await store.get({ kind: 'Namespace', name: 'default' }))) await store.apply([DEFAULT_NAMESPACE]);
+
+  const workloads = await startWorkloadController(store, { log });
+  const pods = await startPodSupervisor({ store, cluster: { name: entry.name, index: entry.index, dir }, log });
+
+  let stopping = false;
+  const stop = async (stopPods: boolean): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ stopPods }, 'control plane stopping');
+    server.close();
+    await workloads.stop();
+    await pods.stop({ stopPods });
+    await store.close();
+    removeIfExists(paths.socket(home, entry.name));
+    removeIfExists(paths.pid(home, entry.name));
+    process.exit(0);
+  };
+
+  const server = await startAdminServer(paths.socket(home, entry.name), store, { cluster: entry.name, version: VERSION }, {
+    admit: (objects) => admit(store, objects),
+    logs: async ({ namespace, pod, container }, opts) => {
+      const obj = (await store.get({ kind: 'Pod', namespace, name: pod })) as Pod | undefined;
+      const name = container ?? obj?.spec?.containers[0]?.name;
+      if (!obj || !name) return undefined;
+      return readLog(podLogPath(dir, namespace, pod, name), opts);
+    },
+    shutdown: ({ stopPods }) => void stop(stopPods),
+  });
+  writeFileSync(paths.pid(home, entry.name), `${process.pid}\n`);
+  // A signal stops the control plane but not the pods: they keep serving (static stability).
+  process.on('SIGTERM', () => void stop(false));
+  process.on('SIGINT', () => void stop(false));
+  log.info({ pid: process.pid, version: VERSION }, 'control plane ready');
+}
+
+/** What this cluster refuses: objects that are invalid, or that it cannot run. */
+async function admit(store: LocalStore, objects: Resource[]): Promise<string[]> {
+  const validation = await validateDocuments(toDocuments(objects, 'request'));
+  if (!validation.ok) return validation.errors.map((e) => e.format());
+  const problems: string[] = [];
+  const creatingNamespaces = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name));
+  const knownNamespaces = new Set((await store.list('Namespace')).items.map((n) => n.metadata.name));
+  for (const o of objects) {
+    const ns = o.metadata.namespace;
+    const what = `${o.kind} ${ns ? `${ns}/` : ''}${o.metadata.name}`;
+    if (ns !== undefined && !knownNamespaces.has(ns) && !creatingNamespaces.has(ns)) {
+      problems.push(`${what}: namespace "${ns}" not found; create it first with: strait create namespace ${ns}`);
+    }
+    const podSpec = podSpecOf(o);
+    if (podSpec) for (const p of checkRunnable(podSpec)) problems.push(`${what}: ${p}`);
+  }
+  return problems;
+}
+
+function podSpecOf(o: Resource): PodSpec | undefined {
+  const spec = o.spec as { template?: { spec?: PodSpec } } | undefined;
+  if (o.kind === 'Pod') return o.spec as PodSpec;
+  if (o.kind === 'Deployment' || o.kind === 'StatefulSet') return spec?.template?.spec;
+  return undefined;
+}

@@ -1,0 +1,104 @@
+// `strait up` and `strait down`: starting and stopping every cluster's control-plane process.
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { AdminClient } from '../control/admin-client.js';
+import { clusterDir, ensureClusters, HomeError, isAlive, paths, readMesh, readPid, removeIfExists, withHomeLock, type ClusterEntry } from './home.js';
+import { killRecordedProcesses } from './pods.js';
+
+const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+export interface ClusterState {
+  name: string;
+  /** `started` now, or was already `running`. */
+  state: 'started' | 'running';
+  pid: number;
+}
+
+export function adminClient(home: string, cluster: string): AdminClient {
+  return new AdminClient(paths.socket(home, cluster), cluster);
+}
+
+/** Starts (or finds running) the control plane of every named cluster and of every known one. */
+export async function up(home: string, names: string[], progress: (msg: string) => void = () => {}): Promise<ClusterState[]> {
+  return withHomeLock(home, 'strait up', async () => {
+    const clusters = ensureClusters(home, names);
+    const started = await Promise.all(clusters.map((c) => startCluster(home, c, progress)));
+    return started;
+  });
+}
+
+async function startCluster(home: string, c: ClusterEntry, progress: (msg: string) => void): Promise<ClusterState> {
+  const client = adminClient(home, c.name);
+  const pid = readPid(paths.pid(home, c.name));
+  if (pid !== undefined && isAlive(pid)) {
+    const health = await client.health().catch(() => undefined);
+    if (health) return { name: c.name, state: 'running', pid: health.pid };
+  }
+  progress(`starting control plane of ${c.name}`);
+  const logFd = openSync(paths.log(home, c.name), 'a');
+  const child = spawn(process.execPath, [CLI_MAIN, 'control-plane', '--cluster', c.name], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, STRAIT_HOME: home },
+    cwd: clusterDir(home, c.name),
+  });
+  closeSync(logFd);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  child.unref();
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) break;
+    const health = await client.health(1000).catch(() => undefined);
+    if (health?.ready) return { name: c.name, state: 'started', pid: health.pid };
+    await sleep(50);
+  }
+  if (exited === undefined) child.kill('SIGKILL');
+  throw new HomeError(
+    `the control plane of ${c.name} ${exited === undefined ? `was not ready within ${READY_TIMEOUT_MS / 1000} s` : `exited (code ${exited})`}; its log (${paths.log(home, c.name)}) ends with:\n${logTail(paths.log(home, c.name))}`,
+  );
+}
+
+/** Stops every cluster and its pods; harmless when nothing runs. Returns the clusters it stopped. */
+export async function down(home: string, progress: (msg: string) => void = () => {}): Promise<string[]> {
+  if (!existsSync(paths.mesh(home))) return [];
+  return withHomeLock(home, 'strait down', async () => {
+    const { clusters } = readMesh(home);
+    const stopped = await Promise.all(clusters.map((c) => stopCluster(home, c.name, progress)));
+    return clusters.filter((_, i) => stopped[i]).map((c) => c.name);
+  });
+}
+
+async function stopCluster(home: string, name: string, progress: (msg: string) => void): Promise<boolean> {
+  const pidFile = paths.pid(home, name);
+  const pid = readPid(pidFile);
+  let wasRunning = false;
+  if (pid !== undefined && isAlive(pid)) {
+    wasRunning = true;
+    progress(`stopping ${name}`);
+    await adminClient(home, name).shutdown(true).catch(() => process.kill(pid, 'SIGTERM'));
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  // Pods of a control plane that died on its own are still ours to stop.
+  if ((await killRecordedProcesses(clusterDir(home, name))) > 0) wasRunning = true;
+  removeIfExists(pidFile);
+  removeIfExists(paths.socket(home, name));
+  return wasRunning;
+}
+
+function logTail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
