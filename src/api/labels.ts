@@ -84,3 +84,22 @@ export function matchesSelector(labels: Record<string, string> | undefined, sele
   const reqs = typeof selector === 'string' ? parseSelector(selector) : selectorRequirements(selector);
   return matchesRequirements(labels, reqs);
 }
+
+/** The string form of an object-form selector (`app=reviews,version in (v1,v2),!canary`), as kubectl prints it. */
+export function formatSelector(sel: LabelSelector): string {
+  return selectorRequirements(sel)
+    .map((r) => {
+      const values = r.values ?? [];
+      switch (r.operator) {
+        case 'In':
+          return values.length === 1 ? `${r.key}=${values[0]}` : `${r.key} in (${values.join(',')})`;
+        case 'NotIn':
+          return values.length === 1 ? `${r.key}!=${values[0]}` : `${r.key} notin (${values.join(',')})`;
+        case 'Exists':
+          return r.key;
+        case 'DoesNotExist':
+          return `!${r.key}`;
+      }
+    })
+    .join(',');
+}

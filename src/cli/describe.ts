@@ -3,7 +3,7 @@ import type { Resource } from '../api/types.js';
 import { matchesSelector } from '../api/labels.js';
 import type { ClusterContext } from './context.js';
 import { podReady, podStatus } from './printers.js';
-import { toYaml } from './output.js';
+import { toYaml } from '../api/codec.js';
 
 type Line = [label: string, value: string];
 

@@ -2,7 +2,6 @@
 import Table from 'cli-table3';
 import ora, { type Ora } from 'ora';
 import pc from 'picocolors';
-import { stringify } from 'yaml';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml' | 'name';
 
@@ -22,14 +21,6 @@ export function table(headers: string[], rows: (string | number)[][]): string {
   });
   for (const r of rows) t.push(r.map(String));
   return t.toString().split('\n').map((l) => l.trimEnd()).join('\n');
-}
-
-export function toYaml(value: unknown): string {
-  return stringify(value, { lineWidth: 0 });
-}
-
-export function toJson(value: unknown): string {
-  return JSON.stringify(value, null, 2);
 }
 
 /** Kubernetes' short ages: 45s, 3m12s, 5h, 2d3h, 40d. */

@@ -8,7 +8,8 @@ import { CliError, clusterContext, UsageError, type ClusterContext } from './con
 import { readManifests } from './manifests.js';
 import { describeResource } from './describe.js';
 import { printerFor } from './printers.js';
-import { OUTPUT_FORMATS, table, toJson, toYaml, type OutputFormat } from './output.js';
+import { toJson, toYaml } from '../api/codec.js';
+import { OUTPUT_FORMATS, table, type OutputFormat } from './output.js';
 
 function outputFormat(o: string | undefined): OutputFormat {
   if (o === undefined) return 'table';
