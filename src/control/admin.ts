@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { chmodSync, unlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Resource, ResourceRef } from '../api/types.js';
-import { ConflictError, ExpiredError, type Store } from '../store/store.js';
+import { ConflictError, ExpiredError, NotFoundError, type Store } from '../store/store.js';
 
 export interface AdminHooks {
   /** Problems that make the objects unacceptable in this cluster (beyond their own schema). */
@@ -171,6 +171,9 @@ function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   if (err instanceof HttpError) return send(res, err.status, { error: err.message, details: err.details });
+  if (err instanceof NotFoundError) return send(res, 404, { error: err.message });
   if (err instanceof ConflictError) return send(res, 409, { error: err.message });
+  // The store refuses malformed objects and references with a TypeError that says which and why.
+  if (err instanceof TypeError) return send(res, 400, { error: err.message });
   return send(res, 500, { error: (err as Error).message ?? String(err) });
 }

@@ -20,6 +20,11 @@ export interface ApplyResult {
   object: Resource;
 }
 
+/** A ref to delete, optionally only if the object is still at `resourceVersion` (optimistic concurrency). */
+export interface DeleteRef extends ResourceRef {
+  resourceVersion?: string;
+}
+
 export interface DeleteResult {
   ref: ResourceRef;
   /** False when the object did not exist. */
@@ -34,6 +39,10 @@ export interface WatchEvent {
   object: Resource;
 }
 
+/**
+ * An object whose labels change so that it leaves (enters) the selector arrives as DELETED (ADDED),
+ * as a Kubernetes watch delivers it.
+ */
 export interface WatchOptions extends ListOptions {
   /** Only this kind; all kinds when absent. */
   kind?: string;
@@ -50,10 +59,19 @@ export interface Watch {
 }
 
 /** A resourceVersion older than the history the store keeps (HTTP 410 in Kubernetes). */
-export class ExpiredError extends Error {}
+export class ExpiredError extends Error {
+  override name = 'ExpiredError';
+}
 
 /** A write that was refused: a conflict or a precondition that does not hold. */
-export class ConflictError extends Error {}
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+/** A write to an object that does not exist (HTTP 404 in Kubernetes). */
+export class NotFoundError extends ConflictError {
+  override name = 'NotFoundError';
+}
 
 export interface Store {
   get(ref: ResourceRef): Promise<Resource | undefined>;
@@ -61,13 +79,21 @@ export interface Store {
   /**
    * Creates or replaces (metadata labels/annotations, spec) each object. Atomic: every object is
    * written, or, if any write fails, none is. Status, uid and creationTimestamp are kept.
+   * A `metadata.resourceVersion` in an object is a precondition: ConflictError unless it is the
+   * stored one (as a Kubernetes update is); leave it out to write unconditionally.
    */
   apply(objects: Resource[]): Promise<ApplyResult[]>;
-  /** Replaces the status of an existing object (not its spec); bumps its resourceVersion. */
+  /**
+   * Replaces the status of an existing object (not its spec); bumps its resourceVersion unless the
+   * status is unchanged. NotFoundError when the object does not exist.
+   */
   updateStatus(ref: ResourceRef, status: unknown): Promise<Resource>;
-  /** Deletes each object atomically. */
-  delete(refs: ResourceRef[]): Promise<DeleteResult[]>;
-  /** Calls `onEvent` for each change, in order; `onError` if the watch ends abnormally. */
-  watch(opts: WatchOptions, onEvent: (e: WatchEvent) => void, onError?: (err: Error) => void): Watch;
+  /** Deletes each object atomically (a failed precondition deletes none). */
+  delete(refs: DeleteRef[]): Promise<DeleteResult[]>;
+  /**
+   * Calls `onEvent` for each change, in order; when it returns a promise, the next event waits for
+   * it. `onError` if the watch ends abnormally (it then delivers nothing more).
+   */
+  watch(opts: WatchOptions, onEvent: (e: WatchEvent) => void | Promise<void>, onError?: (err: Error) => void): Watch;
   close(): Promise<void>;
 }
