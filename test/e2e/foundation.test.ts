@@ -96,6 +96,60 @@ describe('local runtime: two clusters of real processes', () => {
     });
   });
 
+  it('shows logs, labels, annotations and describes with the fields it ignores', async () => {
+    const logs = await mesh.ok(['logs', 'deploy/helloworld-v1', ...c1]);
+    assert.match(logs, /helloworld v1 listening on 127\.20\.\d+\.\d+:5000/);
+    assert.match(await mesh.ok(['label', 'svc', 'helloworld', 'tier=backend', ...c1]), /service\/helloworld labeled/);
+    const svc = await mesh.json<{ metadata: { labels: Record<string, string> } }>(['get', 'svc', 'helloworld', ...c1]);
+    assert.equal(svc.metadata.labels.tier, 'backend');
+    const clash = await mesh.run(['label', 'svc/helloworld', 'tier=frontend', ...c1]);
+    assert.equal(clash.code, 1);
+    assert.match(clash.stderr, /already has a value \(backend\), and --overwrite is false/);
+    await mesh.ok(['label', 'svc/helloworld', 'tier=frontend', '--overwrite', ...c1]);
+    await mesh.ok(['label', 'svc/helloworld', 'tier-', ...c1]);
+    assert.equal((await mesh.json<{ metadata: { labels: Record<string, string> } }>(['get', 'svc', 'helloworld', ...c1])).metadata.labels.tier, undefined);
+    assert.match(await mesh.ok(['annotate', 'deploy', 'helloworld-v1', 'team=mesh', ...c1]), /deployment.apps\/helloworld-v1 annotated/);
+    const described = await mesh.ok(['describe', 'deploy', 'helloworld-v1', ...c1]);
+    assert.match(described, /Annotations:\s+team: mesh/);
+    assert.match(described, /Ignored by the local runtime/);
+    assert.match(described, /resources/);
+    assert.match(described, /imagePullPolicy/);
+    const yaml = await mesh.ok(['get', 'svc', '-A', '-o', 'yaml', ...c2]);
+    assert.match(yaml, /kind: List/);
+    assert.match(yaml, /name: reviews/);
+  });
+
+  it('refuses what it cannot run, unknown kinds and malformed YAML, changing nothing', async () => {
+    const noImage = await mesh.run(['apply', '-f', '-', ...c1], {
+      input: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: mystery}\nspec:\n  selector: {matchLabels: {app: m}}\n  template:\n    metadata: {labels: {app: m}}\n    spec: {containers: [{name: m, image: example.com/unknown:1}]}\n',
+    });
+    assert.equal(noImage.code, 1);
+    assert.match(noImage.stderr, /example\.com\/unknown:1/);
+    assert.equal((await mesh.run(['get', 'deploy', 'mystery', ...c1])).code, 1);
+    const unknownKind = await mesh.run(['get', 'deploymnets', ...c1]);
+    assert.equal(unknownKind.code, 2);
+    assert.match(unknownKind.stderr, /did you mean "deployments"/);
+    const malformed = await mesh.run(['apply', '-f', '-', ...c1], { input: 'apiVersion: v1\nkind: Service\nmetadata: {name: x\n' });
+    assert.equal(malformed.code, 1);
+    assert.match(malformed.stderr, /-: document 1.*line \d+/);
+    const unknownField = await mesh.run(['apply', '-f', '-', ...c1], {
+      input: 'apiVersion: v1\nkind: Service\nmetadata: {name: typo}\nspec: {prots: [{port: 80}]}\n',
+    });
+    assert.equal(unknownField.code, 1);
+    assert.match(unknownField.stderr, /spec\.prots.*did you mean .?ports/);
+  });
+
+  it('deleting a Deployment stops its pods', async () => {
+    await mesh.ok(['apply', '-f', '-', ...c1], {
+      input: 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: doomed}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: doomed}}\n  template:\n    metadata: {labels: {app: doomed}}\n    spec: {containers: [{name: web, image: strait/podinfo}]}\n',
+    });
+    const two = await readyPods(c1, 'app=doomed', 2);
+    const dirs = two.map((p) => join(mesh.home, 'clusters', 'cluster1', 'pods', 'default', p.metadata.name));
+    assert.ok(dirs.every((d) => processesUnder(d).length === 1));
+    assert.match(await mesh.ok(['delete', 'deploy', 'doomed', ...c1]), /deployment.apps\/doomed deleted/);
+    await waitFor('pods of doomed gone', async () => (await pods(c1, 'default', 'app=doomed')).length === 0 && dirs.every((d) => processesUnder(d).length === 0));
+  });
+
   it('refuses a file whose 3rd of 4 documents is invalid, and applies nothing', async () => {
     const file = join(mesh.home, 'bad.yaml');
     writeFileSync(
