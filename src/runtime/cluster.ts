@@ -8,6 +8,7 @@ import type { Resource } from '../api/types.js';
 import { validateDocuments } from '../api/validate.js';
 import { startAdminServer } from '../control/admin.js';
 import { LocalStore } from '../store/local.js';
+import { claimBlock, releaseBlock } from './blocks.js';
 import { clusterDir, paths, pickCluster, removeIfExists } from './home.js';
 import { readLog } from './logs.js';
 import { startPodSupervisor, checkRunnable, podLogPath } from './pods.js';
@@ -20,6 +21,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   const log = pino({ base: { cluster: clusterName } });
   const entry = pickCluster(home, clusterName);
   const dir = clusterDir(home, entry.name);
+  claimBlock(entry.index, home, entry.name);
   const store = await LocalStore.open(paths.store(home, entry.name));
   if (!(await store.get({ kind: 'Namespace', name: 'default' }))) await store.apply([DEFAULT_NAMESPACE]);
 
@@ -37,6 +39,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     await store.close();
     removeIfExists(paths.socket(home, entry.name));
     removeIfExists(paths.pid(home, entry.name));
+    releaseBlock(entry.index);
     process.exit(0);
   };
 

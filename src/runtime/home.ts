@@ -3,10 +3,11 @@
 import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, unlinkSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isDns1123Label } from '../api/names.js';
+import { freeBlockIndex } from './blocks.js';
 
 export interface ClusterEntry {
   name: string;
-  /** Position in the mesh; picks the cluster's loopback block. Never reused. */
+  /** Picks the cluster's loopback block (see addresses.ts); free on this machine when created. */
   index: number;
   createdAt: string;
 }
@@ -66,10 +67,12 @@ export function ensureClusters(home: string, names: string[]): ClusterEntry[] {
   }
   mkdirSync(home, { recursive: true });
   const mesh = readMesh(home);
-  let next = mesh.clusters.reduce((max, c) => Math.max(max, c.index + 1), 0);
+  const taken = new Set(mesh.clusters.map((c) => c.index));
   for (const name of names) {
     if (mesh.clusters.some((c) => c.name === name)) continue;
-    mesh.clusters.push({ name, index: next++, createdAt: new Date().toISOString() });
+    const index = freeBlockIndex(home, taken);
+    taken.add(index);
+    mesh.clusters.push({ name, index, createdAt: new Date().toISOString() });
   }
   for (const c of mesh.clusters) mkdirSync(clusterDir(home, c.name), { recursive: true });
   writeMesh(home, mesh);

@@ -2,12 +2,20 @@
 // scaling, a killed pod restarted, restart from the state directory, and a clean teardown.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clusterAddresses } from '../../src/runtime/addresses.js';
 import { listeningOn, Mesh, processesUnder, waitFor } from '../support/cli.js';
 
 interface PodList {
   items: { metadata: { name: string; namespace: string }; status?: { phase?: string; podIP?: string; containerStatuses?: { ready?: boolean; restartCount?: number }[] } }[];
+}
+
+/** `127.20.` for the cluster whose block is 127.20.0.0/16. */
+function blockPrefix(mesh: Mesh, cluster: string): string {
+  const { clusters } = JSON.parse(readFileSync(join(mesh.home, 'mesh.json'), 'utf8')) as { clusters: { name: string; index: number }[] };
+  const entry = clusters.find((c) => c.name === cluster)!;
+  return clusterAddresses(entry.index).cidr.split('.').slice(0, 2).join('.') + '.';
 }
 
 const running = (p: PodList['items'][number]) => p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready);
@@ -77,7 +85,8 @@ describe('local runtime: two clusters of real processes', () => {
     const three = await readyPods(c1, 'app=helloworld', 3);
     const ips = new Set(three.map((p) => p.status!.podIP));
     assert.equal(ips.size, 3);
-    for (const ip of ips) assert.match(ip!, /^127\.20\.\d+\.\d+$/);
+    const block = blockPrefix(mesh, 'cluster1');
+    for (const ip of ips) assert.ok(ip!.startsWith(block), `${ip} lies in cluster1's block ${block}`);
     await mesh.ok(['scale', 'deploy', 'helloworld-v1', '--replicas', '1', ...c1]);
     await readyPods(c1, 'app=helloworld', 1);
     const deploy = await mesh.ok(['get', 'deploy', 'helloworld-v1', ...c1]);
@@ -98,7 +107,7 @@ describe('local runtime: two clusters of real processes', () => {
 
   it('shows logs, labels, annotations and describes with the fields it ignores', async () => {
     const logs = await mesh.ok(['logs', 'deploy/helloworld-v1', ...c1]);
-    assert.match(logs, /helloworld v1 listening on 127\.20\.\d+\.\d+:5000/);
+    assert.match(logs, /helloworld v1 listening on 127\.\d+\.\d+\.\d+:5000/);
     assert.match(await mesh.ok(['label', 'svc', 'helloworld', 'tier=backend', ...c1]), /service\/helloworld labeled/);
     const svc = await mesh.json<{ metadata: { labels: Record<string, string> } }>(['get', 'svc', 'helloworld', ...c1]);
     assert.equal(svc.metadata.labels.tier, 'backend');
@@ -196,7 +205,7 @@ describe('local runtime: two clusters of real processes', () => {
   it('stops everything on down, brings it all back on up, and down twice is harmless', async () => {
     await mesh.ok(['down']);
     assert.deepEqual(mesh.processes(), []);
-    assert.deepEqual(listeningOn(['127.20.', '127.21.']), []);
+    assert.deepEqual(listeningOn([blockPrefix(mesh, 'cluster1'), blockPrefix(mesh, 'cluster2')]), []);
     const again = await mesh.ok(['down']);
     assert.match(again, /nothing was running/);
 
@@ -211,6 +220,6 @@ describe('local runtime: two clusters of real processes', () => {
 
     await mesh.ok(['down']);
     assert.deepEqual(mesh.processes(), []);
-    assert.deepEqual(listeningOn(['127.20.', '127.21.']), []);
+    assert.deepEqual(listeningOn([blockPrefix(mesh, 'cluster1'), blockPrefix(mesh, 'cluster2')]), []);
   });
 });
