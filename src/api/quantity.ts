@@ -31,7 +31,8 @@ export function parseQuantity(value: unknown): number | undefined {
   return m[3] === undefined ? mantissa : mantissa * SUFFIX[m[3]]!;
 }
 
-const DURATION_UNIT_MS: Record<string, number> = {
+/** Go's duration units, in milliseconds. */
+export const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,
   us: 1e-3,
   µs: 1e-3,
@@ -42,17 +43,22 @@ const DURATION_UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-/** Milliseconds in a Go duration (`300ms`, `10s`, `1h30m`, `0`); undefined if the text is not one or is negative. */
-export function parseDuration(text: string): number | undefined {
+/**
+ * Milliseconds in a Go duration (`300ms`, `10s`, `1h30m`, `0`); undefined if the text is not one or
+ * is negative. `units` may add units (certificate lifetimes also take days and years).
+ */
+export function parseDuration(text: string, units: Readonly<Record<string, number>> = DURATION_UNIT_MS): number | undefined {
   if (text === '0') return 0;
-  const part = /(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  // Longest unit names first, so `ms` is not read as `m`.
+  const names = Object.keys(units).sort((a, b) => b.length - a.length);
+  const part = new RegExp(`(\\d+\\.?\\d*|\\.\\d+)(${names.join('|')})`, 'y');
   let total = 0;
   let pos = 0;
   while (pos < text.length) {
     part.lastIndex = pos;
     const m = part.exec(text);
     if (!m) return undefined;
-    total += Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+    total += Number(m[1]) * units[m[2]!]!;
     pos = part.lastIndex;
   }
   return pos === 0 ? undefined : total;

@@ -1,7 +1,7 @@
 // `strait certs create` and `strait certs inspect`: the mesh PKI without `step` or `openssl`.
 import type { Command } from 'commander';
 import { isDns1123Label } from '../api/names.js';
-import { formatDuration, parseDuration } from '../identity/duration.js';
+import { formatLifetime, parseLifetime } from '../identity/duration.js';
 import { createMeshPkiFiles } from '../identity/files.js';
 import { formatInspectReport, inspectPem } from '../identity/inspect.js';
 import { PkiError, readText } from '../identity/pem.js';
@@ -21,7 +21,7 @@ interface CreateOptions {
 
 function lifetime(text: string, flag: string): number {
   try {
-    return parseDuration(text);
+    return parseLifetime(text);
   } catch (err) {
     throw new UsageError(`${flag}: ${(err as Error).message}`);
   }
@@ -58,7 +58,7 @@ async function create(options: CreateOptions): Promise<void> {
     createMeshPkiFiles(options.out!, { trustDomain: options.trustDomain, clusters, sharedIssuer: options.sharedIssuer ?? false, rootLifetimeMs, issuerLifetimeMs }),
   );
   const issuers = options.sharedIssuer ? 'one shared issuer' : `an issuer for each of ${clusters.join(', ')}`;
-  console.log(`Created a trust anchor (${formatDuration(rootLifetimeMs)}) and ${issuers} (${formatDuration(issuerLifetimeMs)}) for trust domain ${options.trustDomain}:`);
+  console.log(`Created a trust anchor (${formatLifetime(rootLifetimeMs)}) and ${issuers} (${formatLifetime(issuerLifetimeMs)}) for trust domain ${options.trustDomain}:`);
   for (const file of written) console.log(`  ${file}${file.endsWith('.key') ? '   (private key, mode 0600)' : ''}`);
   console.log('Keep trust-anchor.key offline; a cluster needs only trust-anchor.crt and its own issuer certificate and key.');
 }
@@ -78,8 +78,8 @@ export function registerCertsCommands(program: Command): void {
     .option('--clusters <names>', 'comma-separated cluster names, one issuer each (issuer-<cluster>.crt/.key)')
     .option('--out <dir>', 'directory to write the files to (created if missing; existing files are never overwritten)')
     .option('--shared-issuer', 'write one issuer (issuer.crt/.key) for all clusters, as the Linkerd guides do')
-    .option('--root-lifetime <duration>', 'trust anchor lifetime, e.g. 87600h or 10y', formatDuration(DEFAULT_ROOT_LIFETIME_MS))
-    .option('--issuer-lifetime <duration>', 'issuer lifetime, e.g. 8760h or 365d', formatDuration(DEFAULT_ISSUER_LIFETIME_MS))
+    .option('--root-lifetime <duration>', 'trust anchor lifetime, e.g. 87600h or 10y', formatLifetime(DEFAULT_ROOT_LIFETIME_MS))
+    .option('--issuer-lifetime <duration>', 'issuer lifetime, e.g. 8760h or 365d', formatLifetime(DEFAULT_ISSUER_LIFETIME_MS))
     .action((options: CreateOptions) => create(options));
   certs
     .command('inspect')
