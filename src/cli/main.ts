@@ -5,6 +5,7 @@ import { ManifestError } from '../api/issues.js';
 import { UnknownKindError } from '../api/kinds.js';
 import { VERSION } from '../api/version.js';
 import { AdminError, NotRunningError } from '../control/admin-client.js';
+import { PkiError } from '../identity/pem.js';
 import { HomeError } from '../runtime/home.js';
 import { registerCertsCommands } from './certs.js';
 import { registerClusterCommands } from './cluster-commands.js';
@@ -57,7 +58,7 @@ function report(err: unknown): number {
     console.error(colour.bad('error: ') + err.message);
     return 2;
   }
-  if (err instanceof HomeError || err instanceof NotRunningError || err instanceof AdminError) {
+  if (err instanceof HomeError || err instanceof NotRunningError || err instanceof AdminError || err instanceof PkiError) {
     console.error(colour.bad('error: ') + err.message);
     if (err instanceof AdminError) for (const d of err.details) console.error(`  ${d}`);
     return 1;

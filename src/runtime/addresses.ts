@@ -6,6 +6,9 @@ const FIRST_SECOND_OCTET = 20;
 /** Cluster indexes whose block still fits in 127.0.0.0/8. */
 export const MAX_CLUSTER_INDEX = 255 - FIRST_SECOND_OCTET;
 
+/** The control plane's Connect port (identity and discovery), on its address, as Linkerd's destination port. */
+export const CONTROL_PLANE_PORT = 8086;
+
 export interface ClusterAddresses {
   /** The cluster's block, e.g. `127.20.0.0/16`. */
   cidr: string;

@@ -1,7 +1,7 @@
 // One cluster's control-plane process in the local runtime: the store, the admin API, and the
 // platform parts that Kubernetes would otherwise provide (workload controllers, the pod supervisor).
 import { writeFileSync } from 'node:fs';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { toDocuments } from '../api/codec.js';
 import type { Pod, PodSpec } from '../api/kinds.js';
 import type { Resource } from '../api/types.js';
@@ -9,7 +9,12 @@ import { validateDocuments } from '../api/validate.js';
 import { startAdminServer } from '../control/admin.js';
 import { LocalStore } from '../store/local.js';
 import { claimBlock, releaseBlock } from './blocks.js';
-import { clusterDir, paths, pickCluster, removeIfExists } from './home.js';
+import { CertificateAuthority } from '../identity/ca.js';
+import { BootstrapTokenVerifier, loadOrCreateTokenKey, mintBootstrapToken } from '../identity/credentials.js';
+import { controlPlaneIdentity, createControlPlaneServer, registerIdentityService } from '../control/identity-service.js';
+import { clusterAddresses, CONTROL_PLANE_PORT } from './addresses.js';
+import { clusterDir, paths, pickCluster, readMesh, removeIfExists, type ClusterEntry } from './home.js';
+import { identityPaths, loadClusterIssuer } from './pki.js';
 import { readLog } from './logs.js';
 import { startPodSupervisor, checkRunnable, podLogPath } from './pods.js';
 import { startWorkloadController } from './workloads.js';
@@ -25,8 +30,20 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   const store = await LocalStore.open(paths.store(home, entry.name));
   if (!(await store.get({ kind: 'Namespace', name: 'default' }))) await store.apply([DEFAULT_NAMESPACE]);
 
+  const identity = await startIdentity(home, entry, log);
   const workloads = await startWorkloadController(store, { log });
-  const pods = await startPodSupervisor({ store, cluster: { name: entry.name, index: entry.index, dir }, log });
+  const pods = await startPodSupervisor({
+    store,
+    cluster: { name: entry.name, index: entry.index, dir },
+    log,
+    credentials: (pod) =>
+      mintBootstrapToken(identity.tokenKey, {
+        cluster: entry.name,
+        namespace: pod.metadata.namespace ?? 'default',
+        serviceAccount: pod.spec?.serviceAccountName ?? 'default',
+        pod: pod.metadata.name,
+      }),
+  });
 
   let stopping = false;
   const stop = async (stopPods: boolean): Promise<void> => {
@@ -34,6 +51,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     stopping = true;
     log.info({ stopPods }, 'control plane stopping');
     server.close();
+    identity.stop();
     await workloads.stop();
     await pods.stop({ stopPods });
     await store.close();
@@ -58,6 +76,39 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   process.on('SIGTERM', () => void stop(false));
   process.on('SIGINT', () => void stop(false));
   log.info({ pid: process.pid, version: VERSION }, 'control plane ready');
+}
+
+/**
+ * The cluster's CA: signs workload CSRs with the cluster's issuer for whoever holds a bootstrap
+ * token, on the control plane's Connect port, under the control plane's own certificate.
+ */
+async function startIdentity(home: string, entry: ClusterEntry, log: Logger) {
+  const { trustDomain } = readMesh(home);
+  const ca = new CertificateAuthority({ issuer: await loadClusterIssuer(home, entry.name), trustDomain });
+  const tokenKey = loadOrCreateTokenKey(identityPaths.tokenKey(home, entry.name));
+  const verifier = new BootstrapTokenVerifier({ key: tokenKey, cluster: entry.name });
+  const own = controlPlaneIdentity(ca);
+  await own.start();
+  const server = createControlPlaneServer(own, (router) =>
+    registerIdentityService(router, {
+      ca,
+      verifier,
+      onEvent: (e) => (e.outcome === 'issued' ? log.info(e, 'certificate issued') : log.warn(e, 'certificate refused')),
+    }),
+  );
+  const address = clusterAddresses(entry.index).controlPlane;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(CONTROL_PLANE_PORT, address, () => resolve());
+  });
+  log.info({ address: `${address}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
+  return {
+    tokenKey,
+    stop: () => {
+      server.close();
+      own.stop();
+    },
+  };
 }
 
 /** What this cluster refuses: objects that are invalid, or that it cannot run. */

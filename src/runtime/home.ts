@@ -3,6 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, unlinkSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isDns1123Label } from '../api/names.js';
+import { DEFAULT_TRUST_DOMAIN, trustDomainProblem } from '../identity/spiffe.js';
 import { freeBlockIndex } from './blocks.js';
 
 export interface ClusterEntry {
@@ -13,6 +14,8 @@ export interface ClusterEntry {
 }
 
 export interface MeshFile {
+  /** The SPIFFE trust domain of every identity in the mesh; fixed when the first cluster is made. */
+  trustDomain: string;
   clusters: ClusterEntry[];
 }
 
@@ -40,10 +43,10 @@ const MAX_SOCKET_PATH = 107;
 
 export function readMesh(home: string): MeshFile {
   try {
-    const mesh = JSON.parse(readFileSync(paths.mesh(home), 'utf8')) as MeshFile;
-    return { clusters: mesh.clusters ?? [] };
+    const mesh = JSON.parse(readFileSync(paths.mesh(home), 'utf8')) as Partial<MeshFile>;
+    return { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN, clusters: mesh.clusters ?? [] };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { clusters: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { trustDomain: DEFAULT_TRUST_DOMAIN, clusters: [] };
     throw new HomeError(`${paths.mesh(home)} is unreadable: ${(err as Error).message}`);
   }
 }
@@ -54,8 +57,8 @@ function writeMesh(home: string, mesh: MeshFile): void {
   renameSync(tmp, paths.mesh(home));
 }
 
-/** Adds the named clusters that do not exist yet; returns the whole list. */
-export function ensureClusters(home: string, names: string[]): ClusterEntry[] {
+/** Adds the named clusters that do not exist yet; returns the mesh. */
+export function ensureClusters(home: string, names: string[], trustDomain?: string): MeshFile {
   for (const name of names) {
     if (!isDns1123Label(name)) {
       throw new HomeError(`cluster name "${name}" is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)`);
@@ -65,8 +68,16 @@ export function ensureClusters(home: string, names: string[]): ClusterEntry[] {
       throw new HomeError(`the state directory ${home} is too deep: ${sock} exceeds the ${MAX_SOCKET_PATH}-byte limit of a Unix socket path; set STRAIT_HOME to a shorter path`);
     }
   }
-  mkdirSync(home, { recursive: true });
   const mesh = readMesh(home);
+  const problem = trustDomain === undefined ? undefined : trustDomainProblem(trustDomain);
+  if (problem) throw new HomeError(`--trust-domain ${trustDomain}: ${problem}`);
+  if (trustDomain !== undefined && trustDomain !== mesh.trustDomain) {
+    if (mesh.clusters.length > 0) {
+      throw new HomeError(`the mesh in ${home} has trust domain ${mesh.trustDomain}; it cannot change to ${trustDomain} (use another STRAIT_HOME for another mesh)`);
+    }
+    mesh.trustDomain = trustDomain;
+  }
+  mkdirSync(home, { recursive: true });
   const taken = new Set(mesh.clusters.map((c) => c.index));
   for (const name of names) {
     if (mesh.clusters.some((c) => c.name === name)) continue;
@@ -76,7 +87,7 @@ export function ensureClusters(home: string, names: string[]): ClusterEntry[] {
   }
   for (const c of mesh.clusters) mkdirSync(clusterDir(home, c.name), { recursive: true });
   writeMesh(home, mesh);
-  return mesh.clusters;
+  return mesh;
 }
 
 /** The cluster a command means: `--cluster` if given (it must exist), else the first one. */

@@ -1,7 +1,7 @@
 // One pod on this machine: a process per container, restarted with back-off when it exits, probed
 // for readiness, and the pod's status kept in the store as Kubernetes shapes it.
 import { connect } from 'node:net';
-import { copyFileSync, mkdirSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { refOf } from '../api/types.js';
@@ -56,7 +56,11 @@ export interface PodRunnerContext {
   store: Store;
   clusterDir: string;
   log: RuntimeLog;
+  credentials?: (pod: Pod) => string;
 }
+
+/** The pod's platform credential, in its directory (every container's working directory). */
+export const IDENTITY_TOKEN_FILE = 'identity-token';
 
 export class PodRunner {
   readonly uid: string;
@@ -103,12 +107,21 @@ export class PodRunner {
    */
   async begin(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
+    this.writeCredentials();
     this.changed();
     for (const container of this.containers) {
       if (this.halted) return;
       await container.begin();
     }
     await this.writing;
+  }
+
+  /** (Re)writes the pod's credential, atomically, readable only by its owner. */
+  writeCredentials(): void {
+    if (!this.ctx.credentials) return;
+    const file = join(this.dir, IDENTITY_TOKEN_FILE);
+    writeFileSync(file + '.tmp', this.ctx.credentials(this.pod), { mode: 0o600 });
+    renameSync(file + '.tmp', file);
   }
 
   /** Stops supervising: with `kill`, the processes are stopped (and waited for); otherwise they keep running. */

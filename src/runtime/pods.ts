@@ -14,11 +14,13 @@ import type { Pod } from './pod-types.js';
 import { isAlive, readRecord, recordedContainers, removeRecord, terminate, type ProcessRecord } from './processes.js';
 
 export { checkRunnable, podEnvironment } from './launch.js';
-export { restartDelayMs } from './pod-runner.js';
+export { IDENTITY_TOKEN_FILE, restartDelayMs } from './pod-runner.js';
 
 const RESYNC_MS = 30_000;
 const RETRY_MS = 1000;
 const LOG_CHECK_MS = 10_000;
+/** Credentials last a day; renewing hourly keeps every pod's far from expiry. */
+const CREDENTIAL_RENEW_MS = 3_600_000;
 /** How long killRecordedProcesses waits after SIGTERM before SIGKILL. */
 const ORPHAN_GRACE_MS = 5000;
 
@@ -32,6 +34,11 @@ export interface PodSupervisorOptions {
     dir: string;
   };
   log?: RuntimeLog;
+  /**
+   * The platform credential each pod proves its identity with (a bootstrap token). Written to
+   * `<pod dir>/${IDENTITY_TOKEN_FILE}` (0600) before the pod starts and renewed every hour.
+   */
+  credentials?: (pod: Pod) => string;
 }
 
 export interface PodSupervisor {
@@ -70,6 +77,8 @@ class Supervisor {
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private logTimer: NodeJS.Timeout | undefined;
+  private credentialTimer: NodeJS.Timeout | undefined;
+  private readonly credentials: ((pod: Pod) => string) | undefined;
   private stopped = false;
 
   constructor(opts: PodSupervisorOptions) {
@@ -77,6 +86,7 @@ class Supervisor {
     this.log = opts.log ?? silentLog;
     this.dir = opts.cluster.dir;
     this.addresses = new PodAddressAllocator(opts.cluster.index);
+    this.credentials = opts.credentials;
   }
 
   async start(): Promise<void> {
@@ -99,6 +109,20 @@ class Supervisor {
     this.resyncTimer.unref();
     this.logTimer = setInterval(() => this.rotateLogs(), LOG_CHECK_MS);
     this.logTimer.unref();
+    if (this.credentials) {
+      this.credentialTimer = setInterval(() => this.renewCredentials(), CREDENTIAL_RENEW_MS);
+      this.credentialTimer.unref();
+    }
+  }
+
+  private renewCredentials(): void {
+    for (const runner of this.runners.values()) {
+      try {
+        runner.writeCredentials();
+      } catch (err) {
+        this.log.warn(`pod ${runner.name}: cannot renew its credential: ${errorMessage(err)}`);
+      }
+    }
   }
 
   async stop(stopPods: boolean): Promise<void> {
@@ -107,6 +131,7 @@ class Supervisor {
     clearInterval(this.resyncTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.logTimer);
+    clearInterval(this.credentialTimer);
     const runners = [...this.runners.values()];
     this.runners.clear();
     await Promise.all([...runners.map((r) => r.halt(stopPods)), ...this.stopping.values()]);
@@ -174,7 +199,12 @@ class Supervisor {
     const current = this.runners.get(key);
     if (current?.uid === pod.metadata.uid) return;
     if (current) this.deleted(current.pod);
-    const runner = new PodRunner(pod, ip ?? this.addresses.allocate(), { store: this.store, clusterDir: this.dir, log: this.log });
+    const runner = new PodRunner(pod, ip ?? this.addresses.allocate(), {
+      store: this.store,
+      clusterDir: this.dir,
+      log: this.log,
+      credentials: this.credentials,
+    });
     this.runners.set(key, runner);
     await this.stopping.get(key);
     if (runner.isHalted) return;

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../control/admin-client.js';
 import { clusterDir, ensureClusters, HomeError, isAlive, paths, readMesh, readPid, removeIfExists, withHomeLock, type ClusterEntry } from './home.js';
 import { killRecordedProcesses } from './pods.js';
+import { checkBringYourOwn, ensureLocalPki, installIssuers, type BringYourOwnPki, type UserIssuer } from './pki.js';
 
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
@@ -21,12 +22,24 @@ export function adminClient(home: string, cluster: string): AdminClient {
   return new AdminClient(paths.socket(home, cluster), cluster);
 }
 
+export interface UpOptions {
+  trustDomain?: string;
+  /** The user's own PKI material; checked whole before anything is written. */
+  pki?: BringYourOwnPki;
+  progress?: (msg: string) => void;
+}
+
 /** Starts (or finds running) the control plane of every named cluster and of every known one. */
-export async function up(home: string, names: string[], progress: (msg: string) => void = () => {}): Promise<ClusterState[]> {
+export async function up(home: string, names: string[], opts: UpOptions = {}): Promise<ClusterState[]> {
+  const progress = opts.progress ?? (() => {});
   return withHomeLock(home, 'strait up', async () => {
-    const clusters = ensureClusters(home, names);
-    const started = await Promise.all(clusters.map((c) => startCluster(home, c, progress)));
-    return started;
+    const targets = names.length > 0 ? names : readMesh(home).clusters.map((c) => c.name);
+    const issuers = opts.pki ? await checkBringYourOwn(opts.pki, targets) : new Map<string, UserIssuer>();
+    const mesh = ensureClusters(home, names, opts.trustDomain);
+    installIssuers(home, issuers);
+    progress('preparing the mesh PKI');
+    await ensureLocalPki(home, mesh.trustDomain, mesh.clusters.map((c) => c.name));
+    return Promise.all(mesh.clusters.map((c) => startCluster(home, c, progress)));
   });
 }
 
