@@ -62,13 +62,14 @@ export async function describeResource(ctx: ClusterContext, o: Resource, ignored
   const lines: Line[] = [['Name', m.name]];
   if (m.namespace) lines.push(['Namespace', m.namespace]);
   lines.push(['Cluster', ctx.cluster.name], ['Labels', mapLines(m.labels, '=')], ['Annotations', mapLines(m.annotations, ': ')], ['Created', m.creationTimestamp ?? '<unknown>']);
-  const spec = (o.spec ?? {}) as Record<string, unknown>;
-  const status = (o.status ?? {}) as Record<string, unknown>;
+  // Each case reads the fields of its own kind; the shapes are the API's (see src/api/kinds).
+  const spec = (o.spec ?? {}) as Record<string, unknown> & { replicas?: number; type?: string; service?: string };
+  const status = (o.status ?? {}) as Record<string, unknown> & { podIP?: string };
   let tail = '';
   switch (o.kind) {
     case 'Pod': {
       const owner = m.ownerReferences?.[0];
-      lines.push(['Status', podStatus(o)], ['Ready', podReady(o)], ['IP', String(status.podIP ?? '<none>')]);
+      lines.push(['Status', podStatus(o)], ['Ready', podReady(o)], ['IP', status.podIP ?? '<none>']);
       if (owner) lines.push(['Controlled By', `${owner.kind}/${owner.name}`]);
       tail = `Containers:\n${containers((spec.containers as ContainerLike[]) ?? [], status.containerStatuses as ContainerStatusLike[])}`;
       break;
@@ -79,7 +80,7 @@ export async function describeResource(ctx: ClusterContext, o: Resource, ignored
       const tpl = spec.template as { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: { containers?: ContainerLike[] } } | undefined;
       lines.push(
         ['Selector', mapLines((spec.selector as { matchLabels?: Record<string, string> } | undefined)?.matchLabels, '=').replace(/\n/g, ',')],
-        ['Replicas', `${String(spec.replicas ?? 1)} desired | ${s.updatedReplicas ?? 0} updated | ${s.replicas ?? 0} total | ${s.availableReplicas ?? 0} available | ${s.readyReplicas ?? 0} ready`],
+        ['Replicas', `${spec.replicas ?? 1} desired | ${s.updatedReplicas ?? 0} updated | ${s.replicas ?? 0} total | ${s.availableReplicas ?? 0} available | ${s.readyReplicas ?? 0} ready`],
       );
       tail = `Pod Template:\n${block([['Labels', mapLines(tpl?.metadata?.labels, '=')], ['Annotations', mapLines(tpl?.metadata?.annotations, ': ')]], '  ')}\n  Containers:\n${containers(tpl?.spec?.containers ?? []).replace(/^/gm, '  ')}`;
       break;
@@ -90,7 +91,7 @@ export async function describeResource(ctx: ClusterContext, o: Resource, ignored
       const pods = selector ? (await ctx.client.list('Pod', { namespace: m.namespace })).items.filter((p) => matchesSelector(p.metadata.labels, { matchLabels: selector })) : [];
       const ready = pods.filter((p) => podReady(p).split('/')[0] === podReady(p).split('/')[1] && (p.status as { podIP?: string } | undefined)?.podIP);
       lines.push(
-        ['Type', String(spec.type ?? 'ClusterIP')],
+        ['Type', spec.type ?? 'ClusterIP'],
         ['Headless', spec.clusterIP === 'None' ? 'yes' : 'no'],
         ['Selector', mapLines(selector, '=').replace(/\n/g, ',')],
       );
@@ -103,9 +104,9 @@ export async function describeResource(ctx: ClusterContext, o: Resource, ignored
       break;
     }
     case 'TrafficSplit': {
-      const backends = (spec.backends as { service: string; weight?: unknown }[] | undefined) ?? [];
-      lines.push(['Service', String(spec.service ?? '')]);
-      tail = `Backends:\n${block(backends.map((b) => [b.service, `weight ${String(b.weight ?? 0)}`]), '  ')}`;
+      const backends = (spec.backends as { service: string; weight?: number }[] | undefined) ?? [];
+      lines.push(['Service', spec.service ?? '']);
+      tail = `Backends:\n${block(backends.map((b) => [b.service, `weight ${b.weight ?? 0}`]), '  ')}`;
       break;
     }
     default:

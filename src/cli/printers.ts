@@ -127,8 +127,8 @@ const PRINTERS: Record<string, Printer> = {
   TrafficSplit: {
     headers: ['NAME', 'SERVICE', 'BACKENDS', 'AGE'],
     row: (o, now) => {
-      const spec = (o.spec as { service?: string; backends?: { service: string; weight?: unknown }[] } | undefined) ?? {};
-      const backends = (spec.backends ?? []).map((b) => `${b.service}:${String(b.weight ?? 0)}`).join(', ');
+      const spec = (o.spec as { service?: string; backends?: { service: string; weight?: number }[] } | undefined) ?? {};
+      const backends = (spec.backends ?? []).map((b) => `${b.service}:${b.weight ?? 0}`).join(', ');
       return [meta(o).name, spec.service ?? '', backends || '<none>', age(meta(o).creationTimestamp, now)];
     },
   },
