@@ -3,7 +3,7 @@
 // serves the trust bundle. Also the control plane's own certificate and its HTTP/2 TLS server.
 import http2 from 'node:http2';
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { connectNodeAdapter, type ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Identity } from '../api/gen/strait/identity/v1/identity_pb.js';
 import { CertificateAuthority, CsrRejected, IssuerUnusable, localCertifier } from '../identity/ca.js';
@@ -95,11 +95,12 @@ export function controlPlaneIdentity(ca: CertificateAuthority, options: { renewF
 export function createControlPlaneServer(
   identity: TlsIdentity,
   routes: (router: ConnectRouter) => void,
-  options: { clientCert?: ClientCertPolicy; readMaxBytes?: number } = {},
+  options: { clientCert?: ClientCertPolicy; readMaxBytes?: number; contextValues?: ConnectNodeAdapterOptions['contextValues'] } = {},
 ): http2.Http2SecureServer {
   const server = http2.createSecureServer(
-    { ...serverTlsOptions(identity, { clientCert: options.clientCert ?? 'request' }), allowHTTP1: true },
-    connectNodeAdapter({ routes, readMaxBytes: options.readMaxBytes ?? 1024 * 1024 }),
+    // No Nagle delay: discovery pushes small updates that must reach proxies at once.
+    { ...serverTlsOptions(identity, { clientCert: options.clientCert ?? 'request' }), allowHTTP1: true, noDelay: true },
+    connectNodeAdapter({ routes, readMaxBytes: options.readMaxBytes ?? 1024 * 1024, contextValues: options.contextValues }),
   );
   followRotation(server, identity);
   return server;

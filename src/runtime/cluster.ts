@@ -7,7 +7,9 @@ import type { Pod, PodSpec } from '../api/kinds.js';
 import type { Resource } from '../api/types.js';
 import { validateDocuments } from '../api/validate.js';
 import { startAdminServer } from '../control/admin.js';
+import { peerContextValues, registerDiscovery, type DiscoveryService } from '../control/discovery/server.js';
 import { LocalStore } from '../store/local.js';
+import type { Store } from '../store/store.js';
 import { claimBlock, releaseBlock } from './blocks.js';
 import { CertificateAuthority } from '../identity/ca.js';
 import { BootstrapTokenVerifier, loadOrCreateTokenKey, mintBootstrapToken } from '../identity/credentials.js';
@@ -30,14 +32,14 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   const store = await LocalStore.open(paths.store(home, entry.name));
   if (!(await store.get({ kind: 'Namespace', name: 'default' }))) await store.apply([DEFAULT_NAMESPACE]);
 
-  const identity = await startIdentity(home, entry, log);
+  const api = await startControlPlaneApi(home, entry, store, log);
   const workloads = await startWorkloadController(store, { log });
   const pods = await startPodSupervisor({
     store,
     cluster: { name: entry.name, index: entry.index, dir },
     log,
     credentials: (pod) =>
-      mintBootstrapToken(identity.tokenKey, {
+      mintBootstrapToken(api.tokenKey, {
         cluster: entry.name,
         namespace: pod.metadata.namespace ?? 'default',
         serviceAccount: pod.spec?.serviceAccountName ?? 'default',
@@ -51,7 +53,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     stopping = true;
     log.info({ stopPods }, 'control plane stopping');
     server.close();
-    identity.stop();
+    api.stop();
     await workloads.stop();
     await pods.stop({ stopPods });
     await store.close();
@@ -79,23 +81,31 @@ export async function runControlPlane(home: string, clusterName: string): Promis
 }
 
 /**
- * The cluster's CA: signs workload CSRs with the cluster's issuer for whoever holds a bootstrap
- * token, on the control plane's Connect port, under the control plane's own certificate.
+ * The control plane's Connect port, under its own certificate: the cluster's CA (signs workload CSRs
+ * with the cluster's issuer for whoever holds a bootstrap token) and discovery (streams to proxies
+ * what they need to route).
  */
-async function startIdentity(home: string, entry: ClusterEntry, log: Logger) {
+async function startControlPlaneApi(home: string, entry: ClusterEntry, store: Store, log: Logger) {
   const { trustDomain } = readMesh(home);
   const ca = new CertificateAuthority({ issuer: await loadClusterIssuer(home, entry.name), trustDomain });
   const tokenKey = loadOrCreateTokenKey(identityPaths.tokenKey(home, entry.name));
   const verifier = new BootstrapTokenVerifier({ key: tokenKey, cluster: entry.name });
   const own = controlPlaneIdentity(ca);
   await own.start();
-  const server = createControlPlaneServer(own, (router) =>
-    registerIdentityService(router, {
-      ca,
-      verifier,
-      onEvent: (e) => (e.outcome === 'issued' ? log.info(e, 'certificate issued') : log.warn(e, 'certificate refused')),
-    }),
+  let discovery: DiscoveryService | undefined;
+  const server = createControlPlaneServer(
+    own,
+    (router) => {
+      registerIdentityService(router, {
+        ca,
+        verifier,
+        onEvent: (e) => (e.outcome === 'issued' ? log.info(e, 'certificate issued') : log.warn(e, 'certificate refused')),
+      });
+      discovery = registerDiscovery(router, { store, cluster: entry.name, trustDomain, warn: (m) => log.warn(m) });
+    },
+    { contextValues: peerContextValues },
   );
+  await discovery!.ready;
   const address = clusterAddresses(entry.index).controlPlane;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -104,7 +114,9 @@ async function startIdentity(home: string, entry: ClusterEntry, log: Logger) {
   log.info({ address: `${address}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
   return {
     tokenKey,
+    /** Before the store closes: discovery ends its streams (proxies keep what they know). */
     stop: () => {
+      discovery!.close();
       server.close();
       own.stop();
     },

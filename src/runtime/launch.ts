@@ -1,7 +1,8 @@
 // What a container runs in the local runtime: its command, or the sample app its image stands for,
 // with the pod's environment.
 import { existsSync } from 'node:fs';
-import { knownSampleImages, resolveSampleImage, type SampleImage } from '../../samples/images.js';
+import { fileURLToPath } from 'node:url';
+import { knownSampleImages, parseImageReference, resolveSampleImage, type SampleImage } from '../../samples/images.js';
 import type { Resource } from '../api/types.js';
 import type { Container, EnvVar, Pod, PodSpec } from './pod-types.js';
 import { resolveCommand } from './processes.js';
@@ -20,6 +21,20 @@ export interface LaunchProblem {
 
 export function isLaunchProblem<T extends object>(x: T | LaunchProblem): x is LaunchProblem {
   return 'reason' in x;
+}
+
+/** This installation's CLI: Strait's own components (the proxy) run from it, whatever their image tag. */
+export const STRAIT_CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** Images of Strait's own components, and the CLI command each runs. */
+const COMPONENT_IMAGES: Record<string, string> = { 'strait/proxy': 'proxy' };
+
+function componentFor(image: string): string | undefined {
+  try {
+    return COMPONENT_IMAGES[parseImageReference(image).repository];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The sample app an image stands for; undefined for an unknown or malformed image. */
@@ -49,6 +64,8 @@ function program(container: Container): Program | LaunchProblem {
     return { executable, args: [...commandArgs, ...args] };
   }
   if (!container.image) return { reason: 'ErrImagePull', message: 'the container names neither an image nor a command' };
+  const component = componentFor(container.image);
+  if (component !== undefined) return { executable: process.execPath, args: [STRAIT_CLI, component, ...args] };
   let sample: SampleImage | undefined;
   try {
     sample = resolveSampleImage(container.image);

@@ -1,5 +1,6 @@
 // One pod on this machine: a process per container, restarted with back-off when it exits, probed
 // for readiness, and the pod's status kept in the store as Kubernetes shapes it.
+import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { copyFileSync, mkdirSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -367,7 +368,10 @@ class ContainerRunner {
     this.launchAfter(delay, () => this.restartCount++);
   }
 
-  /** Probes readiness by connecting to the container's port: often until it answers, then every second. */
+  /**
+   * Probes readiness — an HTTP GET when the probe says so, else a TCP connect to the container's
+   * port — often until it answers, then every second.
+   */
   private probe(proc: WatchedProcess, failures: number): void {
     if (this.halted || this.process !== proc) return;
     const port = readinessPort(this.spec);
@@ -375,7 +379,8 @@ class ContainerRunner {
       this.setReady(true);
       return;
     }
-    void canConnect(this.pod.ip, port).then((ok) => {
+    const path = this.spec.readinessProbe?.httpGet?.path;
+    void (path === undefined ? canConnect(this.pod.ip, port) : answersOk(this.pod.ip, port, path)).then((ok) => {
       if (this.halted || this.process !== proc) return;
       const failed = ok ? 0 : failures + 1;
       if (ok) this.setReady(true);
@@ -437,6 +442,18 @@ function fileSize(path: string): number {
   } catch {
     return 0;
   }
+}
+
+/** Kubernetes' httpGet probe: any status from 200 to 399 is a success. */
+function answersOk(host: string, port: number, path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpGet({ host, port, path, timeout: PROBE_TIMEOUT_MS, agent: false }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(false));
+  });
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {

@@ -1,13 +1,12 @@
 // `strait up` and `strait down`: starting and stopping every cluster's control-plane process.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { AdminClient } from '../control/admin-client.js';
 import { clusterDir, ensureClusters, HomeError, isAlive, paths, readMesh, readPid, removeIfExists, withHomeLock, type ClusterEntry } from './home.js';
+import { STRAIT_CLI } from './launch.js';
 import { killRecordedProcesses } from './pods.js';
 import { checkBringYourOwn, ensureLocalPki, installIssuers, type BringYourOwnPki, type UserIssuer } from './pki.js';
 
-const CLI_MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 20_000;
 
@@ -52,7 +51,7 @@ async function startCluster(home: string, c: ClusterEntry, progress: (msg: strin
   }
   progress(`starting control plane of ${c.name}`);
   const logFd = openSync(paths.log(home, c.name), 'a');
-  const child = spawn(process.execPath, [CLI_MAIN, 'control-plane', '--cluster', c.name], {
+  const child = spawn(process.execPath, [STRAIT_CLI, 'control-plane', '--cluster', c.name], {
     detached: true,
     stdio: ['ignore', logFd, logFd],
     env: { ...process.env, STRAIT_HOME: home },

@@ -25,6 +25,8 @@ export interface WorkloadControllerOptions {
   log?: RuntimeLog;
   /** How often every owner is reconciled even without a change (default 30 s). */
   resyncMs?: number;
+  /** Changes a new pod before it is written, as Kubernetes' mutating admission (proxy injection) does. */
+  admitPod?: (pod: Pod) => Promise<Pod>;
 }
 
 export interface WorkloadController {
@@ -33,7 +35,7 @@ export interface WorkloadController {
 
 /** Starts the controller; resolves once every existing owner has been reconciled once. */
 export async function startWorkloadController(store: Store, opts: WorkloadControllerOptions = {}): Promise<WorkloadController> {
-  const controller = new Controller(store, opts.log ?? silentLog);
+  const controller = new Controller(store, opts.log ?? silentLog, opts.admitPod ?? ((pod) => Promise.resolve(pod)));
   await controller.start(opts.resyncMs ?? DEFAULT_RESYNC_MS);
   return { stop: () => controller.stop() };
 }
@@ -57,6 +59,7 @@ class Controller {
   constructor(
     private readonly store: Store,
     private readonly log: RuntimeLog,
+    private readonly admitPod: (pod: Pod) => Promise<Pod>,
   ) {}
 
   async start(resyncMs: number): Promise<void> {
@@ -236,7 +239,7 @@ class Controller {
 
     const deleted = [...surplus, ...retired];
     if (deleted.length > 0) await this.store.delete(deleted.map(refOf));
-    if (created.length > 0) await this.store.apply(created);
+    if (created.length > 0) await this.store.apply(await Promise.all(created.map(this.admitPod)));
     if (created.length + deleted.length > 0) {
       this.log.info(`deployment ${namespace}/${name}: ${describeChanges(created, deleted)} (${replicas} wanted)`);
     }
@@ -291,7 +294,7 @@ class Controller {
 
     const deleted = [...misnamed, ...condemned, ...rolling];
     for (const pod of deleted) await this.store.delete([refOf(pod)]);
-    if (created.length > 0) await this.store.apply(created);
+    if (created.length > 0) await this.store.apply(await Promise.all(created.map(this.admitPod)));
     if (created.length + deleted.length > 0) {
       this.log.info(`statefulset ${namespace}/${name}: ${describeChanges(created, deleted)} (${replicas} wanted)`);
     }

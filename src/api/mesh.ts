@@ -1,0 +1,11 @@
+// Names the mesh's parts agree on: the proxy container that injection adds and discovery looks for,
+// the proxy's ports, and the annotations that steer it.
+
+/** The container injection adds beside a meshed pod's app; a pod with it is meshed. */
+export const PROXY_CONTAINER = 'strait-proxy';
+
+/** The proxy's ports on the pod's address, as Linkerd's proxy uses them. */
+export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as const;
+
+/** Service annotation choosing the balancer: `ewma` (default) or `round-robin`. */
+export const LOAD_BALANCER_ANNOTATION = 'strait.dev/load-balancer';

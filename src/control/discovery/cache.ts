@@ -1,0 +1,161 @@
+// Discovery's copy of the objects it answers from (Services, Pods, TrafficSplits), kept current by
+// store watches, as a Kubernetes informer keeps its cache: one list, then every change as it
+// commits. Answers are computed from this copy synchronously, so a change reaches the streams in
+// the same turn it arrives.
+import type { Pod, Service, TrafficSplit } from '../../api/kinds.js';
+import type { Resource } from '../../api/types.js';
+import type { Store, Watch } from '../../store/store.js';
+
+export const CACHED_KINDS = ['Service', 'Pod', 'TrafficSplit'] as const;
+export type CachedKind = (typeof CACHED_KINDS)[number];
+
+/** One object changed; `previous` is absent for a new object, `current` for a deleted one. */
+export interface CacheChange {
+  kind: CachedKind;
+  namespace: string;
+  name: string;
+  previous?: Resource;
+  current?: Resource;
+}
+
+/** What computing an answer reads. */
+export interface ClusterObjects {
+  service(namespace: string, name: string): Service | undefined;
+  /** The pods of a namespace, in no particular order. */
+  pods(namespace: string): Iterable<Pod>;
+  pod(namespace: string, name: string): Pod | undefined;
+  services(namespace: string): Iterable<Service>;
+  splits(namespace: string): Iterable<TrafficSplit>;
+}
+
+export interface ResourceCacheOptions {
+  /** Called for each change, after the cache holds it. */
+  onChange: (change: CacheChange) => void;
+  /** Called after the cache was listed again (a watch ended): everything may have changed. */
+  onResync: () => void;
+  warn: (message: string) => void;
+}
+
+type Namespaced = Map<string, Map<string, Resource>>;
+
+const RELIST_DELAY_MS = { initial: 100, max: 5_000 };
+
+export class ResourceCache implements ClusterObjects {
+  private readonly objects = new Map<CachedKind, Namespaced>(CACHED_KINDS.map((k) => [k, new Map()]));
+  private watches: Watch[] = [];
+  private stopped = false;
+  private relistTimer: NodeJS.Timeout | undefined;
+  private relistFailures = 0;
+  private latestVersion = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: ResourceCacheOptions,
+  ) {}
+
+  /** Lists every cached kind and starts watching; resolves once the cache is filled. */
+  async start(): Promise<void> {
+    await this.list();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.relistTimer);
+    for (const w of this.watches) w.stop();
+    this.watches = [];
+  }
+
+  /** The store's resourceVersion of the latest change the cache holds. */
+  get version(): string {
+    return String(this.latestVersion);
+  }
+
+  service(namespace: string, name: string): Service | undefined {
+    return this.objects.get('Service')!.get(namespace)?.get(name) as Service | undefined;
+  }
+
+  pod(namespace: string, name: string): Pod | undefined {
+    return this.objects.get('Pod')!.get(namespace)?.get(name) as Pod | undefined;
+  }
+
+  services(namespace: string): Iterable<Service> {
+    return this.inNamespace('Service', namespace) as Iterable<Service>;
+  }
+
+  pods(namespace: string): Iterable<Pod> {
+    return this.inNamespace('Pod', namespace) as Iterable<Pod>;
+  }
+
+  splits(namespace: string): Iterable<TrafficSplit> {
+    return this.inNamespace('TrafficSplit', namespace) as Iterable<TrafficSplit>;
+  }
+
+  private inNamespace(kind: CachedKind, namespace: string): Iterable<Resource> {
+    return this.objects.get(kind)!.get(namespace)?.values() ?? [];
+  }
+
+  private async list(): Promise<void> {
+    for (const w of this.watches) w.stop();
+    this.watches = [];
+    const lists = await Promise.all(CACHED_KINDS.map(async (kind) => ({ kind, result: await this.store.list(kind) })));
+    if (this.stopped) return;
+    for (const { kind, result } of lists) {
+      const byNamespace: Namespaced = new Map();
+      for (const object of result.items) put(byNamespace, object);
+      this.objects.set(kind, byNamespace);
+      this.latestVersion = Math.max(this.latestVersion, Number(result.resourceVersion));
+      this.watches.push(
+        this.store.watch(
+          { kind, resourceVersion: result.resourceVersion },
+          (event) => this.apply(kind, event.type === 'DELETED' ? undefined : event.object, event.object),
+          (err) => this.watchEnded(kind, err),
+        ),
+      );
+    }
+  }
+
+  private apply(kind: CachedKind, current: Resource | undefined, object: Resource): void {
+    const namespace = object.metadata.namespace ?? '';
+    const { name } = object.metadata;
+    const byNamespace = this.objects.get(kind)!;
+    const previous = byNamespace.get(namespace)?.get(name);
+    if (current) put(byNamespace, current);
+    else remove(byNamespace, namespace, name);
+    this.latestVersion = Math.max(this.latestVersion, Number(object.metadata.resourceVersion ?? 0));
+    this.options.onChange({ kind, namespace, name, previous, current });
+  }
+
+  /** A watch ended (its history expired, or it fell behind): list everything again, with back-off while that fails. */
+  private watchEnded(kind: CachedKind, err: Error): void {
+    if (this.stopped || this.relistTimer) return;
+    // Once per outage, not once per retry.
+    if (this.relistFailures === 0) this.options.warn(`discovery: the ${kind} watch ended (${err.message}); listing again`);
+    const delay = Math.min(RELIST_DELAY_MS.max, RELIST_DELAY_MS.initial * 2 ** this.relistFailures);
+    this.relistTimer = setTimeout(() => {
+      this.list().then(
+        () => {
+          this.relistTimer = undefined;
+          this.relistFailures = 0;
+          if (!this.stopped) this.options.onResync();
+        },
+        (listErr: unknown) => {
+          this.relistTimer = undefined;
+          this.relistFailures++;
+          this.watchEnded(kind, listErr as Error);
+        },
+      );
+    }, delay);
+  }
+}
+
+function put(byNamespace: Namespaced, object: Resource): void {
+  const namespace = object.metadata.namespace ?? '';
+  let names = byNamespace.get(namespace);
+  if (!names) byNamespace.set(namespace, (names = new Map<string, Resource>()));
+  names.set(object.metadata.name, object);
+}
+
+function remove(byNamespace: Namespaced, namespace: string, name: string): void {
+  const names = byNamespace.get(namespace);
+  if (names?.delete(name) && names.size === 0) byNamespace.delete(namespace);
+}
