@@ -9,3 +9,8 @@ export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as con
 
 /** Service annotation choosing the balancer: `ewma` (default) or `round-robin`. */
 export const LOAD_BALANCER_ANNOTATION = 'strait.dev/load-balancer';
+
+/** A pod is meshed when injection gave it a proxy. */
+export function isMeshed(pod: { spec?: { containers: { name: string }[] } }): boolean {
+  return pod.spec?.containers.some((c) => c.name === PROXY_CONTAINER) ?? false;
+}

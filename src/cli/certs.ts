@@ -2,12 +2,8 @@
 import type { Command } from 'commander';
 import { isDns1123Label } from '../api/names.js';
 import { formatLifetime, parseLifetime } from '../identity/duration.js';
-import { createMeshPkiFiles } from '../identity/files.js';
-import { formatInspectReport, inspectPem } from '../identity/inspect.js';
-import { PkiError, readText } from '../identity/pem.js';
-import { DEFAULT_ISSUER_LIFETIME_MS, DEFAULT_ROOT_LIFETIME_MS } from '../identity/pki.js';
 import { DEFAULT_TRUST_DOMAIN, trustDomainProblem } from '../identity/spiffe.js';
-import { CliError, UsageError } from './context.js';
+import { UsageError } from './context.js';
 import { toJson } from '../api/codec.js';
 
 interface CreateOptions {
@@ -15,8 +11,8 @@ interface CreateOptions {
   clusters?: string;
   out?: string;
   sharedIssuer?: boolean;
-  rootLifetime: string;
-  issuerLifetime: string;
+  rootLifetime?: string;
+  issuerLifetime?: string;
 }
 
 function lifetime(text: string, flag: string): number {
@@ -24,16 +20,6 @@ function lifetime(text: string, flag: string): number {
     return parseLifetime(text);
   } catch (err) {
     throw new UsageError(`${flag}: ${(err as Error).message}`);
-  }
-}
-
-/** PkiError is the user's input being wrong (exit 1); anything else propagates. */
-async function reportingPkiErrors<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof PkiError) throw new CliError(err.message);
-    throw err;
   }
 }
 
@@ -49,14 +35,15 @@ async function create(options: CreateOptions): Promise<void> {
   if (bad !== undefined) throw new UsageError(`--clusters: "${bad}" is not a valid cluster name (a DNS-1123 label: lower-case letters, digits and '-')`);
   const duplicate = clusters.find((c, i) => clusters.indexOf(c) !== i);
   if (duplicate !== undefined) throw new UsageError(`--clusters: "${duplicate}" is named twice`);
-  const rootLifetimeMs = lifetime(options.rootLifetime, '--root-lifetime');
-  const issuerLifetimeMs = lifetime(options.issuerLifetime, '--issuer-lifetime');
+  // The PKI code is loaded only by the commands that use it: it is the slowest to load.
+  const { DEFAULT_ISSUER_LIFETIME_MS, DEFAULT_ROOT_LIFETIME_MS } = await import('../identity/pki.js');
+  const { createMeshPkiFiles } = await import('../identity/files.js');
+  const rootLifetimeMs = options.rootLifetime === undefined ? DEFAULT_ROOT_LIFETIME_MS : lifetime(options.rootLifetime, '--root-lifetime');
+  const issuerLifetimeMs = options.issuerLifetime === undefined ? DEFAULT_ISSUER_LIFETIME_MS : lifetime(options.issuerLifetime, '--issuer-lifetime');
   if (issuerLifetimeMs > rootLifetimeMs) {
     throw new UsageError(`--issuer-lifetime ${options.issuerLifetime} is longer than --root-lifetime ${options.rootLifetime}; an issuer cannot outlive its trust anchor`);
   }
-  const written = await reportingPkiErrors(() =>
-    createMeshPkiFiles(options.out!, { trustDomain: options.trustDomain, clusters, sharedIssuer: options.sharedIssuer ?? false, rootLifetimeMs, issuerLifetimeMs }),
-  );
+  const written = await createMeshPkiFiles(options.out, { trustDomain: options.trustDomain, clusters, sharedIssuer: options.sharedIssuer ?? false, rootLifetimeMs, issuerLifetimeMs });
   const issuers = options.sharedIssuer ? 'one shared issuer' : `an issuer for each of ${clusters.join(', ')}`;
   console.log(`Created a trust anchor (${formatLifetime(rootLifetimeMs)}) and ${issuers} (${formatLifetime(issuerLifetimeMs)}) for trust domain ${options.trustDomain}:`);
   for (const file of written) console.log(`  ${file}${file.endsWith('.key') ? '   (private key, mode 0600)' : ''}`);
@@ -65,7 +52,9 @@ async function create(options: CreateOptions): Promise<void> {
 
 async function inspect(file: string, options: { output?: string }): Promise<void> {
   if (options.output !== undefined && options.output !== 'json') throw new UsageError(`-o ${options.output}: only json is supported`);
-  const report = await reportingPkiErrors(async () => inspectPem(readText(file), file));
+  const { formatInspectReport, inspectPem } = await import('../identity/inspect.js');
+  const { readText } = await import('../identity/pem.js');
+  const report = await inspectPem(readText(file), file);
   console.log(options.output === 'json' ? toJson(report) : formatInspectReport(report));
 }
 
@@ -78,8 +67,8 @@ export function registerCertsCommands(program: Command): void {
     .option('--clusters <names>', 'comma-separated cluster names, one issuer each (issuer-<cluster>.crt/.key)')
     .option('--out <dir>', 'directory to write the files to (created if missing; existing files are never overwritten)')
     .option('--shared-issuer', 'write one issuer (issuer.crt/.key) for all clusters, as the Linkerd guides do')
-    .option('--root-lifetime <duration>', 'trust anchor lifetime, e.g. 87600h or 10y', formatLifetime(DEFAULT_ROOT_LIFETIME_MS))
-    .option('--issuer-lifetime <duration>', 'issuer lifetime, e.g. 8760h or 365d', formatLifetime(DEFAULT_ISSUER_LIFETIME_MS))
+    .option('--root-lifetime <duration>', 'trust anchor lifetime, e.g. 87600h or 10y (default: 10y)')
+    .option('--issuer-lifetime <duration>', 'issuer lifetime, e.g. 8760h or 365d (default: 1y)')
     .action((options: CreateOptions) => create(options));
   certs
     .command('inspect')

@@ -1,10 +1,8 @@
 // `strait up`, `strait down` and the control-plane entry point.
 import type { Command } from 'commander';
-import { runControlPlane } from '../runtime/cluster.js';
 import { straitHome } from '../runtime/home.js';
-import { down, up } from '../runtime/up.js';
 import { colour, spinner, table } from './output.js';
-import { globals, UsageError } from './context.js';
+import { UsageError } from './context.js';
 
 export function registerClusterCommands(program: Command): void {
   program
@@ -20,9 +18,10 @@ export function registerClusterCommands(program: Command): void {
       const names = (opts.clusters ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
       if (opts.clusters !== undefined && names.length === 0) throw new UsageError('--clusters needs at least one name, e.g. --clusters cluster1,cluster2');
       const home = straitHome();
-      const progress = spinner('starting clusters');
+      const progress = await spinner('starting clusters');
       try {
         const pki = opts.trustAnchor || opts.issuerCert || opts.issuerKey || opts.cacerts ? opts : undefined;
+        const { up } = await import('../runtime/up.js');
         const states = await up(home, names, { trustDomain: opts.trustDomain, pki, progress: (msg) => (progress.text = msg) });
         progress.stop();
         if (states.length === 0) throw new UsageError('no clusters to start; name some with --clusters cluster1,cluster2');
@@ -38,8 +37,9 @@ export function registerClusterCommands(program: Command): void {
     .command('down')
     .description('stop every cluster and its pods; the state stays for the next `strait up`')
     .action(async () => {
-      const progress = spinner('stopping clusters');
+      const progress = await spinner('stopping clusters');
       try {
+        const { down } = await import('../runtime/up.js');
         const stopped = await down(straitHome(), (msg) => (progress.text = msg));
         progress.stop();
         console.log(stopped.length ? `stopped ${stopped.join(', ')}` : 'nothing was running');
@@ -47,16 +47,5 @@ export function registerClusterCommands(program: Command): void {
         progress.stop();
         throw err;
       }
-    });
-
-  program
-    .command('control-plane')
-    .description('run one cluster\'s control plane in the foreground (started by `strait up`)')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const { cluster } = globals(cmd);
-      if (!cluster) throw new UsageError('name the cluster: strait control-plane --cluster NAME');
-      await runControlPlane(straitHome(), cluster);
-      // The process stays up, serving, until `strait down` or a signal.
-      await new Promise(() => {});
     });
 }

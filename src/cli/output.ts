@@ -1,6 +1,6 @@
 // How the CLI prints: kubectl-style tables, -o json|yaml, ages, and colour only on a terminal.
 import Table from 'cli-table3';
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import pc from 'picocolors';
 
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml' | 'name';
@@ -46,6 +46,8 @@ export const colour = {
 };
 
 /** Progress for anything slower than a second; silent when stderr is not a terminal. */
-export function spinner(text: string): Ora {
+export async function spinner(text: string): Promise<Ora> {
+  // Loaded here: only slow commands need it, and every command pays for what it imports.
+  const { default: ora } = await import('ora');
   return ora({ text, stream: process.stderr, isSilent: !process.stderr.isTTY }).start();
 }

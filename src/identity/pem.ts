@@ -2,10 +2,11 @@
 // is wrong (not PEM at all, cut short, bad base64, or a different kind of object than expected).
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { UserError } from '../api/errors.js';
 import { x509 } from './x509.js';
 
 /** A PKI input was rejected; the message names the file and the reason. */
-export class PkiError extends Error {
+export class PkiError extends UserError {
   override name = 'PkiError';
 }
 

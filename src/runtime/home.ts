@@ -2,6 +2,7 @@
 // files, and the lock that keeps two `strait up`/`down` runs from interleaving.
 import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, unlinkSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { UserError } from '../api/errors.js';
 import { isDns1123Label } from '../api/names.js';
 import { DEFAULT_TRUST_DOMAIN, trustDomainProblem } from '../identity/spiffe.js';
 import { freeBlockIndex } from './blocks.js';
@@ -19,7 +20,7 @@ export interface MeshFile {
   clusters: ClusterEntry[];
 }
 
-export class HomeError extends Error {}
+export class HomeError extends UserError {}
 
 export function straitHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.STRAIT_HOME ?? '.strait');

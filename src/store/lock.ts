@@ -1,8 +1,9 @@
 // The single-writer lock of a store directory: a file `lock` holding the owner's pid.
+import { UserError } from '../api/errors.js';
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export class StoreLockedError extends Error {
+export class StoreLockedError extends UserError {
   override name = 'StoreLockedError';
 
   constructor(

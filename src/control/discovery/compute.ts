@@ -1,6 +1,6 @@
 // What discovery answers, computed from the cluster's objects: the destination a service name stands
 // for (ports, backends, ready endpoints) and a pod's inbound configuration.
-import { LOAD_BALANCER_ANNOTATION, PROXY_CONTAINER, PROXY_PORTS } from '../../api/mesh.js';
+import { isMeshed, LOAD_BALANCER_ANNOTATION, PROXY_CONTAINER, PROXY_PORTS } from '../../api/mesh.js';
 import { createHash } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import {
@@ -18,6 +18,8 @@ import {
   type Port,
 } from '../../api/gen/strait/discovery/v1/discovery_pb.js';
 import type { Pod, Service, ServicePort, TrafficSplit } from '../../api/kinds.js';
+import { isSliceEndpointReady, type EndpointSlice } from '../../api/kinds/endpointslice.js';
+import { MIRROR_ANNOTATIONS, MIRROR_LABELS, parseEndpointIdentities, parseHostPort } from '../../api/kinds/strait.js';
 import { matchesSelector } from '../../api/labels.js';
 import { spiffeId } from '../../identity/spiffe.js';
 import type { ClusterObjects } from './cache.js';
@@ -116,7 +118,7 @@ function backendPort(backend: Service, port: ServicePort): ServicePort | undefin
 }
 
 /** The ports a proxy can carry: TCP (UDP and SCTP ports are not served). */
-function tcpPorts(service: Service): ServicePort[] {
+export function tcpPorts(service: Service): ServicePort[] {
   return (service.spec?.ports ?? []).filter((p) => (p.protocol ?? 'TCP') === 'TCP');
 }
 
@@ -153,16 +155,57 @@ function serviceNameIn(reference: string, namespace: string): string {
   return 'target' in parsed && parsed.target.namespace === namespace ? parsed.target.service : reference;
 }
 
-/** The endpoints of a service's port: its selected pods that are ready and have an address. */
+/**
+ * The endpoints of a service's port: its selected pods that are ready and have an address, and the
+ * ready endpoints of the EndpointSlices labelled as its own (a mirror's remote endpoints among them).
+ */
 function endpointsOf(objects: ClusterObjects, service: Service, port: ServicePort, ctx: ClusterContext): Map<string, Endpoint> {
   const endpoints = new Map<string, Endpoint>();
+  const namespace = service.metadata.namespace!;
   const selector = service.spec?.selector;
   // As in Kubernetes, a service without a selector gets no endpoints from pods.
-  if (!selector || Object.keys(selector).length === 0) return endpoints;
-  for (const pod of objects.pods(service.metadata.namespace!)) {
-    if (!matchesSelector(pod.metadata.labels, { matchLabels: selector })) continue;
-    const endpoint = podEndpoint(pod, port, ctx);
-    if (endpoint) endpoints.set(endpointKey(endpoint.address, endpoint.port), endpoint);
+  if (selector && Object.keys(selector).length > 0) {
+    for (const pod of objects.pods(namespace)) {
+      if (!matchesSelector(pod.metadata.labels, { matchLabels: selector })) continue;
+      const endpoint = podEndpoint(pod, port, ctx);
+      if (endpoint) endpoints.set(endpointKey(endpoint.address, endpoint.port), endpoint);
+    }
+  }
+  for (const slice of objects.endpointSlices(namespace, service.metadata.name)) {
+    for (const endpoint of sliceEndpoints(slice, port, ctx)) endpoints.set(endpointKey(endpoint.address, endpoint.port), endpoint);
+  }
+  return endpoints;
+}
+
+/**
+ * The ready endpoints of a slice for a service port (the slice port of the same name, as Kubernetes
+ * matches them). With a gateway annotation each endpoint is another cluster's workload, reached
+ * through that gateway by its SNI route key and verified by its identity; one without an identity
+ * is left out rather than reached unverified. Without one, an endpoint with an identity is reached
+ * at its own proxy, and one without in plaintext.
+ */
+function sliceEndpoints(slice: EndpointSlice, port: ServicePort, ctx: ClusterContext): Endpoint[] {
+  const slicePort = (slice.ports ?? []).find((p) => (p.name ?? '') === (port.name ?? ''));
+  if (slicePort?.port === undefined || (slicePort.protocol ?? 'TCP') !== 'TCP') return [];
+  const annotations = slice.metadata.annotations ?? {};
+  const gatewayText = annotations[MIRROR_ANNOTATIONS.gateway];
+  const gateway = gatewayText === undefined ? undefined : parseHostPort(gatewayText);
+  if (gatewayText !== undefined && !gateway) return [];
+  const identities = parseEndpointIdentities(annotations[MIRROR_ANNOTATIONS.endpointIdentities]) ?? {};
+  const cluster = slice.metadata.labels?.[MIRROR_LABELS.remoteCluster] ?? ctx.cluster;
+  const endpoints: Endpoint[] = [];
+  for (const sliceEndpoint of slice.endpoints ?? []) {
+    if (!isSliceEndpointReady(sliceEndpoint)) continue;
+    for (const address of sliceEndpoint.addresses) {
+      const remote = identities[address];
+      if (gateway && !remote) continue;
+      const proxy = gateway ? { host: gateway.host, port: gateway.port, sni: remote!.sni } : remote ? { host: address, port: PROXY_PORTS.inbound } : undefined;
+      endpoints.push(
+        withEndpointRevision(
+          create(EndpointSchema, { address, port: slicePort.port, identity: remote?.identity ?? '', proxy, cluster, pod: sliceEndpoint.targetRef?.name ?? '' }),
+        ),
+      );
+    }
   }
   return endpoints;
 }
@@ -183,10 +226,6 @@ export function isPodReady(pod: Pod): boolean {
   return containers.length > 0 && containers.every((c) => c.ready);
 }
 
-export function isMeshed(pod: Pod): boolean {
-  return pod.spec?.containers.some((c) => c.name === PROXY_CONTAINER) ?? false;
-}
-
 /** The SPIFFE ID a pod's proxy presents; undefined for a service account name no certificate can carry. */
 export function podIdentity(pod: Pod, trustDomain: string): string | undefined {
   try {
@@ -204,20 +243,25 @@ function podEndpoint(pod: Pod, port: ServicePort, ctx: ClusterContext): Endpoint
   const identity = isMeshed(pod) ? podIdentity(pod, ctx.trustDomain) : undefined;
   // A meshed pod whose identity cannot be named cannot be reached safely: no endpoint rather than plaintext.
   if (isMeshed(pod) && identity === undefined) return undefined;
-  const endpoint = create(EndpointSchema, {
-    address,
-    port: targetPort,
-    identity: identity ?? '',
-    proxy: identity === undefined ? undefined : { host: address, port: PROXY_PORTS.inbound },
-    cluster: ctx.cluster,
-    pod: pod.metadata.name,
-  });
+  return withEndpointRevision(
+    create(EndpointSchema, {
+      address,
+      port: targetPort,
+      identity: identity ?? '',
+      proxy: identity === undefined ? undefined : { host: address, port: PROXY_PORTS.inbound },
+      cluster: ctx.cluster,
+      pod: pod.metadata.name,
+    }),
+  );
+}
+
+function withEndpointRevision(endpoint: Endpoint): Endpoint {
   endpoint.revision = revisionOf([endpoint.identity, endpoint.proxy?.host, endpoint.proxy?.port, endpoint.proxy?.sni, endpoint.cluster, endpoint.pod]);
   return endpoint;
 }
 
 /** A targetPort by number, or by the name of one of the app's container ports (Kubernetes skips pods without it). */
-function resolveTargetPort(pod: Pod, targetPort: number | string): number | undefined {
+export function resolveTargetPort(pod: Pod, targetPort: number | string): number | undefined {
   if (typeof targetPort === 'number') return targetPort;
   for (const container of appContainers(pod)) {
     const found = container.ports?.find((p) => p.name === targetPort);
