@@ -79,8 +79,12 @@ class Controller {
     await this.draining;
   }
 
-  /** Queues every owner and every namespace that has objects. */
+  /**
+   * Queues every owner and every namespace that has objects; a namespace that no longer exists
+   * (deleted while no controller ran) is purged.
+   */
   private async resync(): Promise<void> {
+    const existing = new Set((await this.store.list('Namespace')).items.map((n) => n.metadata.name));
     const namespaces = new Set<string>();
     for (const kind of this.kinds) {
       for (const object of (await this.store.list(kind)).items) {
@@ -89,7 +93,7 @@ class Controller {
         if (kind === 'Deployment' || kind === 'StatefulSet') this.enqueue({ kind, namespace, name: object.metadata.name });
       }
     }
-    for (const namespace of namespaces) this.enqueue({ kind: 'collect', namespace });
+    for (const namespace of namespaces) this.enqueue({ kind: existing.has(namespace) ? 'collect' : 'purge', namespace });
   }
 
   private watchFrom(resourceVersion: string): void {
