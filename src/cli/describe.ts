@@ -105,8 +105,13 @@ export async function describeResource(ctx: ClusterContext, o: Resource, ignored
     }
     case 'TrafficSplit': {
       const backends = (spec.backends as { service: string; weight?: number }[] | undefined) ?? [];
+      const services = new Set((await ctx.client.list('Service', { namespace: m.namespace })).items.map((svc) => svc.metadata.name));
+      const missing = backends.filter((b) => !services.has(b.service));
       lines.push(['Service', spec.service ?? '']);
-      tail = `Backends:\n${block(backends.map((b) => [b.service, `weight ${b.weight ?? 0}`]), '  ')}`;
+      tail = `Backends:\n${block(backends.map((b) => [b.service, `weight ${b.weight ?? 0}${services.has(b.service) ? '' : '   (no such service)'}`]), '  ')}`;
+      for (const b of missing) {
+        tail += `\nWarning: backend service "${b.service}" does not exist in namespace ${m.namespace ?? 'default'}; its share is skipped while the other backends have endpoints`;
+      }
       break;
     }
     default:
