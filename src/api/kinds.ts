@@ -5,8 +5,11 @@
 // by kind, namespace and name.
 import { namespaceKind, serviceAccountKind, serviceKind } from './kinds/core.js';
 import { apiVersionOf, type KindDefinition } from './kinds/define.js';
+import { endpointSliceKind } from './kinds/endpointslice.js';
 import { serviceProfileKind } from './kinds/linkerd.js';
+import { secretKind } from './kinds/secret.js';
 import { trafficSplitKind } from './kinds/smi.js';
+import { linkKind } from './kinds/strait.js';
 import { deploymentKind, podKind, statefulSetKind } from './kinds/workloads.js';
 import { closest } from './suggest.js';
 import type { Resource } from './types.js';
@@ -44,6 +47,9 @@ export const KINDS: readonly KindDefinition[] = [
   statefulSetKind,
   trafficSplitKind,
   serviceProfileKind,
+  endpointSliceKind,
+  secretKind,
+  linkKind,
 ];
 
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));

@@ -1,10 +1,13 @@
 // The client side of the admin API (src/control/admin.ts), used by the CLI and `strait up/down`.
 import { request } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Resource, ResourceRef } from '../api/types.js';
+import { UserError } from '../api/errors.js';
+import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import type { ApplyResult, DeleteResult, ListResult } from '../store/store.js';
+import type { ClusterInfo, IssuedCredential } from './admin.js';
+import type { TrafficWindow } from './metrics/history.js';
 
-export class AdminError extends Error {
+export class AdminError extends UserError {
   constructor(
     message: string,
     readonly status: number,
@@ -15,7 +18,7 @@ export class AdminError extends Error {
 }
 
 /** The control plane is not running (no socket, or nobody listening). */
-export class NotRunningError extends Error {}
+export class NotRunningError extends UserError {}
 
 export interface Health {
   cluster: string;
@@ -57,6 +60,31 @@ export class AdminClient {
 
   async delete(refs: ResourceRef[]): Promise<DeleteResult[]> {
     return ((await this.call('POST', '/delete', { refs })) as { results: DeleteResult[] }).results;
+  }
+
+  /** What each meshed pod's proxy counted over the last `windowSeconds`, read fresh. */
+  stats(windowSeconds: number): Promise<TrafficWindow> {
+    return this.call('GET', `/stats?window=${windowSeconds}`) as Promise<TrafficWindow>;
+  }
+
+  /** The cluster's name, id, gateway address and trust anchors, as linked clusters see them. */
+  clusterInfo(): Promise<ClusterInfo> {
+    return this.call('GET', '/multicluster') as Promise<ClusterInfo>;
+  }
+
+  /** The link controllers' and the mesh API's state. */
+  multiclusterStatus(): Promise<unknown> {
+    return this.call('GET', '/multicluster/status');
+  }
+
+  /** Mints (and records) a link credential for `consumer` to read this cluster's mesh API. */
+  mintLinkCredential(request: { consumer: string; selector?: LabelSelector; lifetimeMs?: number }): Promise<IssuedCredential> {
+    return this.call('POST', '/multicluster/credentials', request) as Promise<IssuedCredential>;
+  }
+
+  /** Revokes link credentials minted for `consumer`: only `only`, all but `except`, or all; returns the ids revoked. */
+  async revokeLinkCredentials(request: { consumer: string; only?: string; except?: string }): Promise<string[]> {
+    return ((await this.call('POST', '/multicluster/revoke', request)) as { revoked: string[] }).revoked;
   }
 
   async shutdown(stopPods: boolean): Promise<void> {

@@ -3,8 +3,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, unlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { Resource, ResourceRef } from '../api/types.js';
+import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import { ConflictError, ExpiredError, NotFoundError, type Store } from '../store/store.js';
+import type { TrafficWindow } from './metrics/history.js';
 
 export interface AdminHooks {
   /** Problems that make the objects unacceptable in this cluster (beyond their own schema). */
@@ -13,6 +14,40 @@ export interface AdminHooks {
   logs(ref: { namespace: string; pod: string; container?: string }, opts: { follow: boolean; tail?: number }): Promise<Readable | undefined>;
   /** Stops the control plane (and its pods, if asked). Called after the answer is sent. */
   shutdown(opts: { stopPods: boolean }): void;
+  /** Links and the mesh API; absent when this control plane does not run them. */
+  multicluster?: MulticlusterHooks;
+  /** What each meshed pod's proxy counted over the last `windowSeconds`; absent when metrics are not collected. */
+  stats?(windowSeconds: number): Promise<TrafficWindow>;
+}
+
+/** What a cluster tells others about itself (the mesh API's Info), for `strait link`. */
+export interface ClusterInfo {
+  cluster: string;
+  clusterId: string;
+  /** `host:port` other clusters should use for this cluster's gateway. */
+  gatewayAddress: string;
+  /** SHA-256 fingerprints of the trust anchors, `AB:CD:…`. */
+  trustAnchorFingerprints: string[];
+  trustDomain: string;
+  version: string;
+}
+
+/** A link credential this cluster minted, for the cluster named `consumer`. */
+export interface IssuedCredential {
+  token: string;
+  id: string;
+  consumer: string;
+  expiresAt: string;
+}
+
+/** Links and the mesh API (src/control/links/multicluster.ts implements them). */
+export interface MulticlusterHooks {
+  info(): ClusterInfo;
+  mintCredential(request: { consumer: string; selector?: LabelSelector; lifetimeMs?: number }): Promise<IssuedCredential>;
+  /** Revokes the credentials minted for `consumer`: only `only`, all but `except`, or all. */
+  revokeCredentials(request: { consumer: string; only?: string; except?: string }): Promise<{ revoked: string[] }>;
+  /** The link controllers' and the mesh API's state. */
+  status(): unknown;
 }
 
 export interface AdminInfo {
@@ -86,6 +121,24 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
         res.on('close', () => stream.destroy());
         return;
       }
+      case 'GET /stats': {
+        if (!hooks.stats) throw new HttpError(404, 'this control plane does not collect metrics');
+        try {
+          return send(res, 200, await hooks.stats(Number(q.get('window') ?? '60')));
+        } catch (err) {
+          if (err instanceof RangeError) throw new HttpError(400, err.message);
+          throw err;
+        }
+      }
+      case 'GET /multicluster':
+        if (parts[1] === 'status') return send(res, 200, multicluster().status());
+        return send(res, 200, multicluster().info());
+      case 'POST /multicluster': {
+        const body = (await readJson(req)) as Record<string, unknown>;
+        if (parts[1] === 'credentials') return send(res, 200, await multicluster().mintCredential(body as Parameters<MulticlusterHooks['mintCredential']>[0]));
+        if (parts[1] === 'revoke') return send(res, 200, await multicluster().revokeCredentials(body as Parameters<MulticlusterHooks['revokeCredentials']>[0]));
+        throw new HttpError(404, `no such admin route: POST ${url.pathname}`);
+      }
       case 'POST /shutdown': {
         const body = (await readJson(req)) as { stopPods?: boolean };
         send(res, 200, { stopping: true });
@@ -95,6 +148,11 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
       default:
         throw new HttpError(404, `no such admin route: ${req.method} ${url.pathname}`);
     }
+  }
+
+  function multicluster(): MulticlusterHooks {
+    if (!hooks.multicluster) throw new HttpError(503, `cluster ${info.cluster} does not run links and the mesh API`);
+    return hooks.multicluster;
   }
 
   function watch(req: IncomingMessage, res: ServerResponse, q: URLSearchParams): void {

@@ -1,12 +1,13 @@
-// Discovery's copy of the objects it answers from (Services, Pods, TrafficSplits), kept current by
+// Discovery's copy of the objects it answers from (Services, Pods, TrafficSplits, EndpointSlices), kept current by
 // store watches, as a Kubernetes informer keeps its cache: one list, then every change as it
 // commits. Answers are computed from this copy synchronously, so a change reaches the streams in
 // the same turn it arrives.
 import type { Pod, Service, TrafficSplit } from '../../api/kinds.js';
+import { SLICE_SERVICE_LABEL, type EndpointSlice } from '../../api/kinds/endpointslice.js';
 import type { Resource } from '../../api/types.js';
 import type { Store, Watch } from '../../store/store.js';
 
-export const CACHED_KINDS = ['Service', 'Pod', 'TrafficSplit'] as const;
+export const CACHED_KINDS = ['Service', 'Pod', 'TrafficSplit', 'EndpointSlice'] as const;
 export type CachedKind = (typeof CACHED_KINDS)[number];
 
 /** One object changed; `previous` is absent for a new object, `current` for a deleted one. */
@@ -26,6 +27,8 @@ export interface ClusterObjects {
   pod(namespace: string, name: string): Pod | undefined;
   services(namespace: string): Iterable<Service>;
   splits(namespace: string): Iterable<TrafficSplit>;
+  /** The EndpointSlices labelled as the service's (`kubernetes.io/service-name`). */
+  endpointSlices(namespace: string, service: string): Iterable<EndpointSlice>;
 }
 
 export interface ResourceCacheOptions {
@@ -42,6 +45,8 @@ const RELIST_DELAY_MS = { initial: 100, max: 5_000 };
 
 export class ResourceCache implements ClusterObjects {
   private readonly objects = new Map<CachedKind, Namespaced>(CACHED_KINDS.map((k) => [k, new Map()]));
+  /** EndpointSlices by `namespace/service` (their service-name label), then by name. */
+  private slicesByService = new Map<string, Map<string, EndpointSlice>>();
   private watches: Watch[] = [];
   private stopped = false;
   private relistTimer: NodeJS.Timeout | undefined;
@@ -90,6 +95,15 @@ export class ResourceCache implements ClusterObjects {
     return this.inNamespace('TrafficSplit', namespace) as Iterable<TrafficSplit>;
   }
 
+  endpointSlices(namespace: string, service: string): Iterable<EndpointSlice> {
+    return this.slicesByService.get(`${namespace}/${service}`)?.values() ?? [];
+  }
+
+  /** Every service, in every namespace. */
+  *allServices(): Iterable<Service> {
+    for (const names of this.objects.get('Service')!.values()) yield* names.values() as Iterable<Service>;
+  }
+
   private inNamespace(kind: CachedKind, namespace: string): Iterable<Resource> {
     return this.objects.get(kind)!.get(namespace)?.values() ?? [];
   }
@@ -103,6 +117,10 @@ export class ResourceCache implements ClusterObjects {
       const byNamespace: Namespaced = new Map();
       for (const object of result.items) put(byNamespace, object);
       this.objects.set(kind, byNamespace);
+      if (kind === 'EndpointSlice') {
+        this.slicesByService = new Map();
+        for (const slice of result.items) this.indexSlice(slice as EndpointSlice, true);
+      }
       this.latestVersion = Math.max(this.latestVersion, Number(result.resourceVersion));
       this.watches.push(
         this.store.watch(
@@ -121,8 +139,25 @@ export class ResourceCache implements ClusterObjects {
     const previous = byNamespace.get(namespace)?.get(name);
     if (current) put(byNamespace, current);
     else remove(byNamespace, namespace, name);
+    if (kind === 'EndpointSlice') {
+      if (previous) this.indexSlice(previous as EndpointSlice, false);
+      if (current) this.indexSlice(current as EndpointSlice, true);
+    }
     this.latestVersion = Math.max(this.latestVersion, Number(object.metadata.resourceVersion ?? 0));
     this.options.onChange({ kind, namespace, name, previous, current });
+  }
+
+  private indexSlice(slice: EndpointSlice, present: boolean): void {
+    const service = slice.metadata.labels?.[SLICE_SERVICE_LABEL];
+    if (service === undefined) return;
+    const key = `${slice.metadata.namespace ?? ''}/${service}`;
+    let slices = this.slicesByService.get(key);
+    if (present) {
+      if (!slices) this.slicesByService.set(key, (slices = new Map<string, EndpointSlice>()));
+      slices.set(slice.metadata.name, slice);
+    } else if (slices?.delete(slice.metadata.name) && slices.size === 0) {
+      this.slicesByService.delete(key);
+    }
   }
 
   /** A watch ended (its history expired, or it fell behind): list everything again, with back-off while that fails. */

@@ -128,7 +128,7 @@ function discoveryImpl(objects: ClusterObjects, views: DiscoveryViews, ctx: Clus
 }
 
 /** Wakes a stream when its view changed; changes while it was busy sending are not lost. */
-class ChangeSignal {
+export class ChangeSignal {
   private pending = false;
   private wake: (() => void) | undefined;
 

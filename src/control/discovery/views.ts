@@ -1,10 +1,11 @@
 // The answers discovery is currently streaming, one view per distinct destination (or pod), shared
 // by every stream that watches it, and recomputed only when a change can affect it: a Service or
-// TrafficSplit it names, or a Pod one of its services selects. A pod change costs a selector match
+// TrafficSplit it names, a Pod one of its services selects, or an EndpointSlice of one of its services. A pod change costs a selector match
 // per watched service of its namespace, never a pass over every service.
 import { equals } from '@bufbuild/protobuf';
 import { InboundResponseSchema, type InboundResponse } from '../../api/gen/strait/discovery/v1/discovery_pb.js';
 import type { Pod, TrafficSplit } from '../../api/kinds.js';
+import { SLICE_SERVICE_LABEL } from '../../api/kinds/endpointslice.js';
 import type { CacheChange, ClusterObjects } from './cache.js';
 import { computeDestination, computeInbound, selectsPod, splitRoot, type ClusterContext, type DestinationState } from './compute.js';
 import { heldOf, isEmptyUpdate, updateFrom } from './delta.js';
@@ -124,6 +125,9 @@ export class DiscoveryViews {
         break;
       case 'TrafficSplit':
         for (const split of [change.previous, change.current]) if (split) naming(splitRoot(split as TrafficSplit));
+        break;
+      case 'EndpointSlice':
+        for (const slice of [change.previous, change.current]) naming(slice?.metadata.labels?.[SLICE_SERVICE_LABEL]);
         break;
       case 'Pod': {
         const pods = [change.previous, change.current].filter((p): p is Pod => p !== undefined);

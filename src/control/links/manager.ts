@@ -1,0 +1,147 @@
+// Runs one LinkController per Link in strait-system, as the Links come and go: a new or changed
+// Link (re)starts its controller (the mirrors stay meanwhile), a deleted one stops it and removes
+// its mirrors. Mirrors whose Link was deleted while the control plane was down are removed at start.
+import type { Logger } from 'pino';
+import { MIRROR_LABELS, MULTICLUSTER_NAMESPACE, type Link, type LinkStatus } from '../../api/kinds/strait.js';
+import type { TlsIdentity } from '../../identity/tls.js';
+import { NotFoundError, type Store, type Watch, type WatchEvent } from '../../store/store.js';
+import { LinkController } from './controller.js';
+import { removeMirrors } from './writer.js';
+
+export interface LinkManagerOptions {
+  store: Store;
+  /** This cluster's name. */
+  cluster: string;
+  trustDomain: string;
+  identity: TlsIdentity;
+  log: Logger;
+}
+
+interface Running {
+  controller: LinkController;
+  /** The spec it was started with, as JSON: a status write does not restart it, a spec change does. */
+  spec: string;
+}
+
+export class LinkManager {
+  private readonly running = new Map<string, Running>();
+  private watch: Watch | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: LinkManagerOptions) {}
+
+  async start(): Promise<void> {
+    const resourceVersion = await this.resync();
+    this.subscribe(resourceVersion);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.watch?.stop();
+    await Promise.all([...this.running.values()].map((r) => r.controller.stop()));
+    this.running.clear();
+  }
+
+  /** The controllers' current status, by target cluster. */
+  statuses(): Record<string, LinkStatus> {
+    return Object.fromEntries([...this.running.values()].map((r) => [r.controller.name, r.controller.status()]));
+  }
+
+  /** The running controller of a link, for tests and status. */
+  controller(target: string): LinkController | undefined {
+    return this.running.get(target)?.controller;
+  }
+
+  private subscribe(resourceVersion: string): void {
+    this.watch = this.options.store.watch(
+      { kind: 'Link', resourceVersion },
+      (event) => this.onEvent(event),
+      (err) => {
+        if (this.stopped) return;
+        this.options.log.warn({ err: err.message }, 'links: the Link watch ended; reading the Links again');
+        this.resync().then(
+          (version) => this.subscribe(version),
+          (listErr: unknown) => this.options.log.error({ err: (listErr as Error).message }, 'links: cannot read the Links'),
+        );
+      },
+    );
+  }
+
+  /** Brings the controllers in line with the stored Links; returns the store version read. */
+  private async resync(): Promise<string> {
+    const { store } = this.options;
+    const { items, resourceVersion } = await store.list('Link');
+    const links = items as Link[];
+    const targets = new Set<string>();
+    for (const link of links) {
+      await this.reconcile(link);
+      if (link.metadata.namespace === MULTICLUSTER_NAMESPACE) targets.add(link.metadata.name);
+    }
+    for (const target of [...this.running.keys()]) if (!targets.has(target)) await this.remove(target);
+    // Mirrors of links deleted while this control plane was not running.
+    const { items: mirrors } = await store.list('Service', { labelSelector: `${MIRROR_LABELS.mirroredService}=true` });
+    const orphaned = new Set(mirrors.map((m) => m.metadata.labels?.[MIRROR_LABELS.clusterName]).filter((c): c is string => c !== undefined && !targets.has(c)));
+    for (const cluster of orphaned) await this.removeMirrorsOf(cluster);
+    return resourceVersion;
+  }
+
+  private async onEvent(event: WatchEvent): Promise<void> {
+    if (this.stopped) return;
+    const link = event.object as Link;
+    if (event.type === 'DELETED') {
+      if (link.metadata.namespace === MULTICLUSTER_NAMESPACE) await this.remove(link.metadata.name);
+      return;
+    }
+    await this.reconcile(link);
+  }
+
+  private async reconcile(link: Link): Promise<void> {
+    const { log } = this.options;
+    if (link.metadata.namespace !== MULTICLUSTER_NAMESPACE) {
+      return this.refuse(link, 'WrongNamespace', `Links are read only in namespace ${MULTICLUSTER_NAMESPACE}; this one does nothing`);
+    }
+    if (link.spec?.targetClusterName === this.options.cluster) {
+      return this.refuse(link, 'LinkToSelf', `a cluster cannot link to itself (${this.options.cluster})`);
+    }
+    const target = link.metadata.name;
+    const spec = JSON.stringify(link.spec);
+    const current = this.running.get(target);
+    if (current?.spec === spec) return;
+    if (current) await current.controller.stop();
+    const controller = new LinkController({ ...this.options, link });
+    this.running.set(target, { controller, spec });
+    log.info({ link: target, gateway: link.spec?.gatewayAddress }, current ? 'links: link changed; restarting its controller' : 'links: starting a link controller');
+    await controller.start();
+  }
+
+  private async remove(target: string): Promise<void> {
+    const current = this.running.get(target);
+    if (!current) return;
+    this.running.delete(target);
+    await current.controller.stop();
+    await this.removeMirrorsOf(target);
+  }
+
+  private async removeMirrorsOf(cluster: string): Promise<void> {
+    const removed = await removeMirrors(this.options.store, cluster);
+    this.options.log.info({ link: cluster, removed }, 'links: link gone; removed its mirrors');
+  }
+
+  /** Says in the Link's status why it does nothing (once). */
+  private async refuse(link: Link, reason: string, message: string): Promise<void> {
+    const synced = link.status?.conditions?.find((c) => c.type === 'Synced');
+    if (synced?.reason === reason) return;
+    const now = new Date().toISOString();
+    const status: LinkStatus = {
+      conditions: [{ type: 'Synced', status: 'False', reason, message, lastTransitionTime: now }],
+      services: 0,
+      gateway: { consecutiveFailures: 0 },
+    };
+    this.options.log.warn({ link: `${link.metadata.namespace}/${link.metadata.name}`, reason }, `links: ${message}`);
+    try {
+      await this.options.store.updateStatus({ kind: 'Link', namespace: link.metadata.namespace, name: link.metadata.name }, status);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  }
+}
