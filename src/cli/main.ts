@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // The `strait` command line.
 import { Command, CommanderError } from 'commander';
+import { UserError } from '../api/errors.js';
 import { ManifestError } from '../api/issues.js';
 import { UnknownKindError } from '../api/kinds.js';
 import { VERSION } from '../api/version.js';
-import { AdminError, NotRunningError } from '../control/admin-client.js';
-import { PkiError } from '../identity/pem.js';
-import { HomeError } from '../runtime/home.js';
+import { AdminError } from '../control/admin-client.js';
 import { registerCertsCommands } from './certs.js';
 import { registerClusterCommands } from './cluster-commands.js';
+import { registerLinkCommands } from './link.js';
+import { registerComponentCommands } from './component-commands.js';
 import { CliError } from './context.js';
 import { colour } from './output.js';
 import { registerPodCommands } from './pod-commands.js';
 import { registerResourceCommands } from './resource-commands.js';
+import { registerStatCommand } from './stat.js';
 
 function buildProgram(): Command {
   const program = new Command('strait')
@@ -23,9 +25,12 @@ function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerClusterCommands(program);
+  registerComponentCommands(program);
   registerResourceCommands(program);
   registerPodCommands(program);
   registerCertsCommands(program);
+  registerLinkCommands(program);
+  registerStatCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
@@ -58,7 +63,7 @@ function report(err: unknown): number {
     console.error(colour.bad('error: ') + err.message);
     return 2;
   }
-  if (err instanceof HomeError || err instanceof NotRunningError || err instanceof AdminError || err instanceof PkiError) {
+  if (err instanceof UserError) {
     console.error(colour.bad('error: ') + err.message);
     if (err instanceof AdminError) for (const d of err.details) console.error(`  ${d}`);
     return 1;

@@ -7,7 +7,13 @@ import type { Pod, PodSpec } from '../api/kinds.js';
 import type { Resource } from '../api/types.js';
 import { validateDocuments } from '../api/validate.js';
 import { startAdminServer } from '../control/admin.js';
+import { startMulticluster } from '../control/links/multicluster.js';
+import { MESH_API_PORT } from '../control/mesh-api/server.js';
+import { DEFAULT_GATEWAY_PORT } from '../gateway/router.js';
+import { join } from 'node:path';
+import { MetricsCollector } from '../control/metrics/collector.js';
 import { peerContextValues, registerDiscovery, type DiscoveryService } from '../control/discovery/server.js';
+import { injectProxy, wantsProxy, type ProxySettings } from '../control/injector.js';
 import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
 import { claimBlock, releaseBlock } from './blocks.js';
@@ -33,7 +39,29 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   if (!(await store.get({ kind: 'Namespace', name: 'default' }))) await store.apply([DEFAULT_NAMESPACE]);
 
   const api = await startControlPlaneApi(home, entry, store, log);
-  const workloads = await startWorkloadController(store, { log });
+  const multicluster = await startMulticluster({
+    store,
+    cluster: entry.name,
+    trustDomain: readMesh(home).trustDomain,
+    identity: api.identity,
+    credentialKey: loadOrCreateTokenKey(join(identityPaths.dir(home, entry.name), 'link.key')),
+    listen: { host: clusterAddresses(entry.index).controlPlane, port: MESH_API_PORT },
+    gatewayAddress: `${clusterAddresses(entry.index).gateway}:${DEFAULT_GATEWAY_PORT}`,
+    log,
+  });
+  const proxySettings: ProxySettings = {
+    cluster: entry.name,
+    controlPlane: `${clusterAddresses(entry.index).controlPlane}:${CONTROL_PLANE_PORT}`,
+    trustDomain: readMesh(home).trustDomain,
+    trustAnchorsFile: identityPaths.trustAnchors(home, entry.name),
+  };
+  const workloads = await startWorkloadController(store, {
+    log,
+    admitPod: async (pod) => {
+      const namespace = await store.get({ kind: 'Namespace', name: pod.metadata.namespace ?? 'default' });
+      return wantsProxy(pod, namespace) ? injectProxy(pod, proxySettings) : pod;
+    },
+  });
   const pods = await startPodSupervisor({
     store,
     cluster: { name: entry.name, index: entry.index, dir },
@@ -47,12 +75,19 @@ export async function runControlPlane(home: string, clusterName: string): Promis
       }),
   });
 
+  const metrics = new MetricsCollector({
+    pods: async () => (await store.list('Pod')).items as Pod[],
+    onError: (err) => log.warn({ err: err.message }, 'metrics: cannot list pods'),
+  }).start();
+
   let stopping = false;
   const stop = async (stopPods: boolean): Promise<void> => {
     if (stopping) return;
     stopping = true;
     log.info({ stopPods }, 'control plane stopping');
     server.close();
+    await multicluster.stop();
+    metrics.stop();
     api.stop();
     await workloads.stop();
     await pods.stop({ stopPods });
@@ -72,6 +107,8 @@ export async function runControlPlane(home: string, clusterName: string): Promis
       return readLog(podLogPath(dir, namespace, pod, name), opts);
     },
     shutdown: ({ stopPods }) => void stop(stopPods),
+    multicluster: multicluster.admin,
+    stats: (windowSeconds) => metrics.stats(windowSeconds),
   });
   writeFileSync(paths.pid(home, entry.name), `${process.pid}\n`);
   // A signal stops the control plane but not the pods: they keep serving (static stability).
@@ -114,6 +151,7 @@ async function startControlPlaneApi(home: string, entry: ClusterEntry, store: St
   log.info({ address: `${address}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
   return {
     tokenKey,
+    identity: own,
     /** Before the store closes: discovery ends its streams (proxies keep what they know). */
     stop: () => {
       discovery!.close();

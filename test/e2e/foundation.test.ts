@@ -55,7 +55,7 @@ describe('local runtime: two clusters of real processes', () => {
     assert.match(hello!.metadata.name, /^helloworld-v1-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
     const table = await mesh.ok(['get', 'pods', ...c1]);
     assert.match(table, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE/);
-    assert.match(table, /helloworld-v1-\S+\s+1\/1\s+Running\s+0/);
+    assert.match(table, /helloworld-v1-\S+\s+2\/2\s+Running\s+0/);
 
     await mesh.ok(['apply', '-f', 'examples/linkerd/sleep.yaml', ...c1]);
     await readyPods(c1, 'app=sleep', 1);
