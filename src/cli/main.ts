@@ -12,6 +12,7 @@ import { registerLinkCommands } from './link.js';
 import { registerComponentCommands } from './component-commands.js';
 import { CliError } from './context.js';
 import { colour } from './output.js';
+import { registerMulticlusterCommands } from './multicluster-commands.js';
 import { registerPodCommands } from './pod-commands.js';
 import { registerResourceCommands } from './resource-commands.js';
 import { registerStatCommand } from './stat.js';
@@ -28,6 +29,7 @@ function buildProgram(): Command {
   registerComponentCommands(program);
   registerResourceCommands(program);
   registerPodCommands(program);
+  registerMulticlusterCommands(program);
   registerCertsCommands(program);
   registerLinkCommands(program);
   registerStatCommand(program);

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { UserError } from '../api/errors.js';
 import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import type { ApplyResult, DeleteResult, ListResult } from '../store/store.js';
-import type { ClusterInfo, IssuedCredential } from './admin.js';
+import type { ClusterInfo, GatewayStatusReport, IssuedCredential } from './admin.js';
 import type { TrafficWindow } from './metrics/history.js';
 
 export class AdminError extends UserError {
@@ -85,6 +85,14 @@ export class AdminClient {
   /** Revokes link credentials minted for `consumer`: only `only`, all but `except`, or all; returns the ids revoked. */
   async revokeLinkCredentials(request: { consumer: string; only?: string; except?: string }): Promise<string[]> {
     return ((await this.call('POST', '/multicluster/revoke', request)) as { revoked: string[] }).revoked;
+  }
+
+  gateway(): Promise<GatewayStatusReport> {
+    return this.call('GET', '/gateway') as Promise<GatewayStatusReport>;
+  }
+
+  setGatewayRunning(running: boolean): Promise<GatewayStatusReport> {
+    return this.call('POST', '/gateway', { running }) as Promise<GatewayStatusReport>;
   }
 
   async shutdown(stopPods: boolean): Promise<void> {

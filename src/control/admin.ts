@@ -16,8 +16,21 @@ export interface AdminHooks {
   shutdown(opts: { stopPods: boolean }): void;
   /** Links and the mesh API; absent when this control plane does not run them. */
   multicluster?: MulticlusterHooks;
+  /** The cluster's gateway, when this control plane runs it. */
+  gateway?: GatewayHooks;
   /** What each meshed pod's proxy counted over the last `windowSeconds`; absent when metrics are not collected. */
   stats?(windowSeconds: number): Promise<TrafficWindow>;
+}
+
+export interface GatewayStatusReport {
+  address: string;
+  running: boolean;
+  stats?: unknown;
+}
+
+export interface GatewayHooks {
+  status(): GatewayStatusReport;
+  setRunning(running: boolean): Promise<void>;
 }
 
 /** What a cluster tells others about itself (the mesh API's Info), for `strait link`. */
@@ -107,6 +120,16 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
       case 'POST /delete': {
         const body = (await readJson(req)) as { refs?: ResourceRef[] };
         return send(res, 200, { results: await store.delete(body.refs ?? []) });
+      }
+      case 'GET /gateway':
+        if (!hooks.gateway) throw new HttpError(404, 'this control plane runs no gateway');
+        return send(res, 200, hooks.gateway.status());
+      case 'POST /gateway': {
+        if (!hooks.gateway) throw new HttpError(404, 'this control plane runs no gateway');
+        const body = (await readJson(req)) as { running?: unknown };
+        if (typeof body.running !== 'boolean') throw new HttpError(400, 'say {"running": true|false}');
+        await hooks.gateway.setRunning(body.running);
+        return send(res, 200, hooks.gateway.status());
       }
       case 'GET /watch':
         return watch(req, res, q);

@@ -21,6 +21,7 @@ import { CertificateAuthority } from '../identity/ca.js';
 import { BootstrapTokenVerifier, loadOrCreateTokenKey, mintBootstrapToken } from '../identity/credentials.js';
 import { controlPlaneIdentity, createControlPlaneServer, registerIdentityService } from '../control/identity-service.js';
 import { clusterAddresses, CONTROL_PLANE_PORT } from './addresses.js';
+import { startClusterGateway } from './gateway.js';
 import { clusterDir, paths, pickCluster, readMesh, removeIfExists, type ClusterEntry } from './home.js';
 import { identityPaths, loadClusterIssuer } from './pki.js';
 import { readLog } from './logs.js';
@@ -49,6 +50,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     gatewayAddress: `${clusterAddresses(entry.index).gateway}:${DEFAULT_GATEWAY_PORT}`,
     log,
   });
+  const gateway = await startClusterGateway({ cluster: entry.name, index: entry.index, ca: api.ca, multicluster, log });
   const proxySettings: ProxySettings = {
     cluster: entry.name,
     controlPlane: `${clusterAddresses(entry.index).controlPlane}:${CONTROL_PLANE_PORT}`,
@@ -86,6 +88,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     stopping = true;
     log.info({ stopPods }, 'control plane stopping');
     server.close();
+    await gateway.close();
     await multicluster.stop();
     metrics.stop();
     api.stop();
@@ -108,6 +111,10 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     },
     shutdown: ({ stopPods }) => void stop(stopPods),
     multicluster: multicluster.admin,
+    gateway: {
+      status: () => ({ address: gateway.address, running: gateway.stats() !== undefined, stats: gateway.stats() }),
+      setRunning: (running) => (running ? gateway.start() : gateway.stop()),
+    },
     stats: (windowSeconds) => metrics.stats(windowSeconds),
   });
   writeFileSync(paths.pid(home, entry.name), `${process.pid}\n`);
@@ -151,6 +158,7 @@ async function startControlPlaneApi(home: string, entry: ClusterEntry, store: St
   log.info({ address: `${address}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
   return {
     tokenKey,
+    ca,
     identity: own,
     /** Before the store closes: discovery ends its streams (proxies keep what they know). */
     stop: () => {

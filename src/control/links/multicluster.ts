@@ -11,7 +11,7 @@ import type { TlsIdentity } from '../../identity/tls.js';
 import type { Store } from '../../store/store.js';
 import type { ClusterInfo, MulticlusterHooks } from '../admin.js';
 import { LinkGrants } from '../mesh-api/credentials.js';
-import { startMeshApiServer } from '../mesh-api/server.js';
+import { startMeshApiServer, type MeshApiService } from '../mesh-api/server.js';
 import { LinkManager } from './manager.js';
 
 export interface MulticlusterOptions {
@@ -45,6 +45,8 @@ export interface Multicluster {
   readonly admin: MulticlusterHooks;
   /** The running link controllers, for tests. */
   readonly links: LinkManager;
+  /** This cluster's exported services, as they change (what its gateway routes to). */
+  followExports: MeshApiService['followExports'];
   status(): MulticlusterStatus;
   /** Stops the link controllers (the mirrors stay) and the mesh API; before the store closes. */
   stop(): Promise<void>;
@@ -123,6 +125,7 @@ export async function startMulticluster(options: MulticlusterOptions): Promise<M
     admin,
     links,
     status,
+    followExports: (listener) => meshApi.service.followExports(listener),
     async stop() {
       await links.stop();
       await meshApi.close();

@@ -62,6 +62,11 @@ export interface MeshApiService {
   info(): InfoResponse;
   /** How many export streams are open. */
   readonly streams: number;
+  /**
+   * Follows the services exported under the default rule (what the cluster's own gateway routes to):
+   * `listener` gets the current exports now and after every change. Returns the unsubscribe.
+   */
+  followExports(listener: (exports: ReadonlyMap<string, ExportedService>) => void): () => void;
   close(): void;
 }
 
@@ -119,6 +124,16 @@ export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions):
       release: () => {
         if (--entry.users === 0) indexes.delete(key);
       },
+    };
+  };
+
+  const followExports = (listener: (exports: ReadonlyMap<string, ExportedService>) => void) => {
+    const { index, release } = acquire(undefined);
+    const stop = index.listen(() => listener(index.current));
+    void ready.then(() => listener(index.current));
+    return () => {
+      stop();
+      release();
     };
   };
 
@@ -196,6 +211,7 @@ export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions):
     get streams() {
       return open.size;
     },
+    followExports,
     close() {
       closing.abort();
       revocations.stop();
