@@ -79,12 +79,8 @@ class Controller {
     await this.draining;
   }
 
-  /**
-   * Queues every owner and every namespace that has objects; a namespace that no longer exists
-   * (deleted while no controller ran) is purged.
-   */
+  /** Queues every owner and every namespace that has objects. */
   private async resync(): Promise<void> {
-    const existing = new Set((await this.store.list('Namespace')).items.map((n) => n.metadata.name));
     const namespaces = new Set<string>();
     for (const kind of this.kinds) {
       for (const object of (await this.store.list(kind)).items) {
@@ -93,7 +89,7 @@ class Controller {
         if (kind === 'Deployment' || kind === 'StatefulSet') this.enqueue({ kind, namespace, name: object.metadata.name });
       }
     }
-    for (const namespace of namespaces) this.enqueue({ kind: existing.has(namespace) ? 'collect' : 'purge', namespace });
+    for (const namespace of namespaces) this.enqueue({ kind: 'collect', namespace });
   }
 
   private watchFrom(resourceVersion: string): void {
