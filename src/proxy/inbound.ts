@@ -6,6 +6,7 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import http2, { type Http2Session, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
 import type { Logger } from 'pino';
@@ -190,7 +191,9 @@ export class InboundProxy {
           method: call.method,
           path: call.path,
           headers: call.headers as Record<string, string | string[]>,
-          body: call.hasBody ? stream : null,
+          // undici destroys a stream body once it has read it, which would reset the HTTP/2 stream
+          // before the answer goes out: it reads a pass-through instead.
+          body: call.hasBody ? stream.pipe(new PassThrough()) : null,
           headersTimeout: 0,
           bodyTimeout: 0,
         },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
-import { MAX_CLIENT_HELLO_BYTES, parseClientHello, type ClientHelloResult } from '../../../src/gateway/sni.js';
+import { MAX_CLIENT_HELLO_BYTES, parseClientHello, readClientHello, type ClientHelloResult, type HelloRead } from '../../../src/gateway/sni.js';
 import {
   alpnExtension,
   clientHello,
@@ -147,5 +148,53 @@ describe('hand-built ClientHellos', () => {
     invalid(parseClientHello(records(clientHelloMessage([serverNameExtension(KEY)])), 100), 'oversize');
     const declared = Buffer.from([22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff]);
     invalid(parseClientHello(declared), 'oversize');
+  });
+});
+
+describe('reading a ClientHello from a socket', () => {
+  /** A client sends `first` (then ends, if `end`); the server side reads its hello with `timeoutMs`. */
+  async function serverRead(timeoutMs: number, first: Buffer | string, end = false): Promise<{ read: HelloRead; socket: net.Socket; client: net.Socket }> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+      const client = net.connect((server.address() as AddressInfo).port, '127.0.0.1', () => (end ? client.end(first) : client.write(first)));
+      const socket = await accepted;
+      return { read: await readClientHello(socket, { timeoutMs }), socket, client };
+    } finally {
+      server.close();
+    }
+  }
+
+  test('everything sent is kept, the hello and what followed; later bytes wait in the paused socket', async () => {
+    const sent = Buffer.concat([clientHello([serverNameExtension(KEY)]), Buffer.from('early')]);
+    const { read, socket, client } = await serverRead(5000, sent);
+    assert.equal(read.status, 'complete');
+    assert.equal(read.hello.serverName, KEY);
+    assert.deepEqual(read.received, sent);
+    assert.equal(socket.isPaused(), true);
+    client.end('later');
+    const rest: Buffer[] = [];
+    socket.on('data', (c: Buffer) => rest.push(c)).resume();
+    await new Promise((resolve) => socket.once('end', resolve));
+    assert.equal(Buffer.concat(rest).toString(), 'later');
+    socket.destroy();
+  });
+
+  test('a client that sends part of a hello and then nothing is cut off at the time-out', async () => {
+    const { read, socket, client } = await serverRead(50, clientHello([serverNameExtension(KEY)]).subarray(0, 30));
+    assert.deepEqual(read, { status: 'invalid', problem: 'timeout', detail: 'no complete ClientHello within 50 ms (30 bytes received)' });
+    socket.destroy();
+    client.destroy();
+  });
+
+  test('a client that closes early, and plaintext', async () => {
+    const early = await serverRead(5000, Buffer.from([22, 3, 1]), true);
+    assert.equal(early.read.status === 'invalid' && early.read.problem, 'closed-early');
+    early.socket.destroy();
+    const http = await serverRead(5000, 'GET / HTTP/1.1\r\n\r\n');
+    assert.equal(http.read.status === 'invalid' && http.read.problem, 'not-tls');
+    http.socket.destroy();
+    http.client.destroy();
   });
 });
