@@ -6,7 +6,6 @@
 //
 // Formats: TLS record layer (RFC 8446 §5.1), ClientHello (RFC 8446 §4.1.2, same wire shape in
 // TLS 1.0–1.2), server_name (RFC 6066 §3), application_layer_protocol_negotiation (RFC 7301).
-
 import type { Socket } from 'node:net';
 
 /** TLS forbids plaintext records longer than 2^14 bytes (a longer one is a record_overflow). */
@@ -39,8 +38,6 @@ export type ClientHelloResult =
   /** More bytes are needed: nothing changes until at least `needed` bytes have arrived. */
   | { status: 'incomplete'; needed: number }
   | { status: 'invalid'; problem: ClientHelloProblem; detail: string };
-
-class Malformed extends Error {}
 
 export type HelloReadProblem = ClientHelloProblem | 'timeout' | 'closed-early';
 
@@ -159,6 +156,8 @@ function malformed(detail: string): ClientHelloResult {
 function oversize(maxBytes: number): ClientHelloResult {
   return { status: 'invalid', problem: 'oversize', detail: `the ClientHello takes more than ${maxBytes} bytes` };
 }
+
+class Malformed extends Error {}
 
 /** A bounds-checked reader over one structure; running past its end means the hello is malformed. */
 class Reader {
