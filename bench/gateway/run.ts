@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../../src/identity/ca.js';
-import { endpointRouteKey } from '../../src/gateway/names.js';
+import { endpointRouteKey } from '../../src/api/route-keys.js';
 import type { Route } from '../../src/gateway/routes.js';
 import { spiffeId } from '../../src/identity/spiffe.js';
 import { issueMaterial, meshPki } from '../../test/unit/identity/fixtures.js';

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { pino, type Logger } from 'pino';
 import type { TlsIdentity } from '../identity/tls.js';
-import { parseRouteKey } from './names.js';
+import { parseRouteKey } from '../api/route-keys.js';
 import { GatewayProbe, type ProbeStats } from './probe.js';
 import type { Route, RouteTable, SpliceRoute } from './routes.js';
 import { MAX_CLIENT_HELLO_BYTES, readClientHello, type ClientHello, type HelloReadProblem } from './sni.js';

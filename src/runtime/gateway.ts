@@ -8,7 +8,7 @@ import type { Multicluster } from '../control/links/multicluster.js';
 import { MESH_API_PORT } from '../control/mesh-api/server.js';
 import { localCertifier, type CertificateAuthority } from '../identity/ca.js';
 import { WorkloadIdentity } from '../identity/client.js';
-import { meshApiRouteKey, probeRouteKey } from '../gateway/names.js';
+import { meshApiRouteKey, probeRouteKey } from '../api/route-keys.js';
 import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway, type GatewayStats } from '../gateway/router.js';
 import { StaticRouteTable } from '../gateway/routes.js';
 import { clusterAddresses } from './addresses.js';

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, test } from 'node:test';
-import { endpointRouteKey, probeRouteKey } from '../../src/gateway/names.js';
+import { endpointRouteKey, probeRouteKey } from '../../src/api/route-keys.js';
 import { clientTlsOptions } from '../../src/identity/tls.js';
 import { StaticRouteTable } from '../../src/gateway/routes.js';
 import { clientHello, serverNameExtension } from '../unit/gateway/hellos.js';

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { endpointRouteKey, meshApiRouteKey, probeRouteKey } from '../../src/gateway/names.js';
+import { endpointRouteKey, meshApiRouteKey, probeRouteKey } from '../../src/api/route-keys.js';
 import type { RefusalReason } from '../../src/gateway/router.js';
 import { StaticRouteTable } from '../../src/gateway/routes.js';
 import { anchorOnlyClientOptions, clientTlsOptions, type TlsIdentity } from '../../src/identity/tls.js';

@@ -17,7 +17,7 @@ import type { Resource } from '../../src/api/types.js';
 import { AdminClient } from '../../src/control/admin-client.js';
 import { connectMeshApi } from '../../src/control/mesh-api/client.js';
 import { MESH_API_PORT } from '../../src/control/mesh-api/server.js';
-import { meshApiRouteKey, probeRouteKey } from '../../src/gateway/names.js';
+import { meshApiRouteKey, probeRouteKey } from '../../src/api/route-keys.js';
 import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway } from '../../src/gateway/router.js';
 import { StaticRouteTable } from '../../src/gateway/routes.js';
 import { CertificateAuthority } from '../../src/identity/ca.js';

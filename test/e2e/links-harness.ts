@@ -9,7 +9,7 @@ import { CertificateAuthority } from '../../src/identity/ca.js';
 import type { Issuer } from '../../src/identity/pki.js';
 import type { TlsIdentity } from '../../src/identity/tls.js';
 import { startMulticluster, type Multicluster } from '../../src/control/links/multicluster.js';
-import { meshApiRouteKey, probeRouteKey } from '../../src/gateway/names.js';
+import { meshApiRouteKey, probeRouteKey } from '../../src/api/route-keys.js';
 import { startGateway, type Gateway } from '../../src/gateway/router.js';
 import { StaticRouteTable } from '../../src/gateway/routes.js';
 import { LocalStore } from '../../src/store/local.js';

@@ -12,7 +12,7 @@ import { SLICE_MANAGED_BY_LABEL, SLICE_SERVICE_LABEL, type EndpointSlice, type S
 import { EXPORT_LABELS, isMirror, LINK_CONTROLLER_NAME, MIRROR_ANNOTATIONS, MIRROR_LABELS, type RemoteEndpointIdentity } from '../../api/kinds/strait.js';
 import { dns1035LabelError, dns1123LabelError } from '../../api/names.js';
 import type { Resource } from '../../api/types.js';
-import { parseRouteKey } from '../../gateway/names.js';
+import { parseRouteKey } from '../../api/route-keys.js';
 import { parseSpiffeId } from '../../identity/spiffe.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../discovery/names.js';
 

@@ -8,7 +8,7 @@
 // the threshold is confirmed sooner than the probe period, so a dead gateway is taken out of
 // rotation within about a second of the first failed probe rather than after `threshold × period`.
 import https from 'node:https';
-import { probeRouteKey } from '../../gateway/names.js';
+import { probeRouteKey } from '../../api/route-keys.js';
 import { parseSpiffeId } from '../../identity/spiffe.js';
 import { clientTlsOptions, type TlsIdentity } from '../../identity/tls.js';
 import type { GatewayStatus } from '../../api/kinds/strait.js';

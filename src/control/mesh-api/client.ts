@@ -5,7 +5,7 @@
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { Mesh } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
-import { meshApiRouteKey } from '../../gateway/names.js';
+import { meshApiRouteKey } from '../../api/route-keys.js';
 import { controlPlaneSpiffeId } from '../../identity/spiffe.js';
 import { clientTlsOptions, type TlsIdentity } from '../../identity/tls.js';
 

@@ -5,7 +5,7 @@
 import { create } from '@bufbuild/protobuf';
 import { ExportedEndpointSchema, ExportedServiceSchema, ServicePortSchema, type ExportedEndpoint, type ExportedService } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
 import { isHeadless, type Pod, type Service } from '../../api/kinds.js';
-import { endpointRouteKey } from '../../gateway/names.js';
+import { endpointRouteKey } from '../../api/route-keys.js';
 import type { CacheChange, ClusterObjects } from '../discovery/cache.js';
 import { isMeshed } from '../../api/mesh.js';
 import { isPodReady, podIdentity, resolveTargetPort, revisionOf, selectsPod, tcpPorts } from '../discovery/compute.js';

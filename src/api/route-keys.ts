@@ -11,7 +11,7 @@
 // them; whatever is left of the namespace is the pod name, which may itself hold dots. `ep` and
 // `gw` keep pods and the gateway's own names apart whatever a pod is called. `strait.mesh` is not
 // a delegated domain: keys only ever travel in SNI and are never resolved.
-import { isDns1123Label, isDns1123Subdomain } from '../api/names.js';
+import { isDns1123Label, isDns1123Subdomain } from './names.js';
 
 export const ROUTE_KEY_DOMAIN = 'strait.mesh';
 const ENDPOINT_SUFFIX = `.ep.${ROUTE_KEY_DOMAIN}`;

@@ -8,7 +8,7 @@ import {
   probeRouteKey,
   RouteKeyError,
   type RouteKey,
-} from '../../../src/gateway/names.js';
+} from '../../../src/api/route-keys.js';
 import { isDns1123Subdomain } from '../../../src/api/names.js';
 
 test('the three kinds of key, and parsing gives back what made them', () => {
