@@ -19,6 +19,8 @@ export { IDENTITY_TOKEN_FILE, restartDelayMs } from './pod-runner.js';
 const RESYNC_MS = 30_000;
 const RETRY_MS = 1000;
 const LOG_CHECK_MS = 10_000;
+/** How long a deleted pod keeps serving while proxies learn it is gone. */
+const ENDPOINT_DRAIN_MS = 1000;
 /** Credentials last a day; renewing hourly keeps every pod's far from expiry. */
 const CREDENTIAL_RENEW_MS = 3_600_000;
 /** How long killRecordedProcesses waits after SIGTERM before SIGKILL. */
@@ -224,6 +226,10 @@ class Supervisor {
     const previous = this.stopping.get(key);
     const done = (async () => {
       await previous;
+      // The Pod is gone from the store, so discovery is already telling every proxy to stop sending
+      // to it; its processes keep serving a moment longer so that calls already routed here finish
+      // (what a preStop sleep does on Kubernetes).
+      await new Promise((resolve) => setTimeout(resolve, ENDPOINT_DRAIN_MS));
       await runner.halt(true);
       this.addresses.release(runner.ip);
       // Unless a pod of the same name has taken the directory over meanwhile.
