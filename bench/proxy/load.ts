@@ -52,6 +52,11 @@ export async function constantRate(target: LoadTarget, options: ConstantRateOpti
     else if (status < 200 || status >= 300) non2xx++;
     conn.busy = false;
     if (done === total) return finish();
+    if (!conn.socket.destroyed) release(conn);
+  };
+
+  /** Gives a free connection the oldest waiting request, or parks it. */
+  const release = (conn: Conn) => {
     const next = queue.shift();
     if (next !== undefined) send(conn, next);
     else idle.push(conn);
@@ -63,10 +68,13 @@ export async function constantRate(target: LoadTarget, options: ConstantRateOpti
     conn.socket.write(request);
   };
 
-  const conns = await Promise.all(
-    Array.from({ length: options.connections }, () => new Promise<Conn>((resolve, reject) => {
+  const conns = new Set<Conn>();
+  /** Opens a keep-alive connection; one the server closes is replaced, and its request counted as failed. */
+  const open = () =>
+    new Promise<Conn>((resolve, reject) => {
       const socket = net.connect({ host: target.host, port: target.port, noDelay: true });
       const conn: Conn = { socket, busy: false, intendedAt: 0, buffer: Buffer.alloc(0) };
+      conns.add(conn);
       socket.once('connect', () => resolve(conn));
       socket.once('error', reject);
       socket.on('data', (chunk: Buffer) => {
@@ -84,14 +92,16 @@ export async function constantRate(target: LoadTarget, options: ConstantRateOpti
           complete(conn, true, status);
         }
       });
-    })),
-  );
-  for (const conn of conns) {
-    idle.push(conn);
-    conn.socket.on('error', () => {
-      if (conn.busy) complete(conn, false, 0);
+      socket.once('close', () => {
+        conns.delete(conn);
+        const at = idle.indexOf(conn);
+        if (at !== -1) idle.splice(at, 1);
+        if (conn.busy) complete(conn, false, 0);
+        if (done < total) open().then(release, () => {});
+      });
     });
-  }
+
+  for (const conn of await Promise.all(Array.from({ length: options.connections }, open))) idle.push(conn);
 
   const start = performance.now();
   const interval = 1000 / options.rate;

@@ -33,7 +33,7 @@ export class ConnectFailed extends Error {
 }
 
 /** HTTP/2 settings on both sides of the mesh: windows large enough that one stream fills a fast link. */
-export const MESH_H2_SETTINGS: http2.Settings = { initialWindowSize: 4 << 20, maxConcurrentStreams: 1000 };
+export const MESH_H2_SETTINGS: http2.Settings = { initialWindowSize: 4 << 20, maxConcurrentStreams: 1 << 16 };
 export const MESH_H2_SESSION_WINDOW = 16 << 20;
 
 export interface ConnectorOptions {

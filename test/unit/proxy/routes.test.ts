@@ -95,6 +95,15 @@ describe('routes', () => {
     assert.ok(states.has(before.state), 'the surviving endpoint kept its state');
   });
 
+  it('keeps routing with the last known state when discovery goes quiet (static stability)', () => {
+    const resolver = new StaticResolver({ helloworld: destination([{ service: 'helloworld', weight: 1, endpoints: [endpoint('a')] }]) });
+    const route = table(resolver).get('helloworld');
+    resolver.close(); // no more updates will come
+    const pick = route.pick();
+    assert.ok('state' in pick);
+    assert.equal(pick.state.target.endpoint.pod, 'a');
+  });
+
   it('keeps at most maxRoutes names, dropping the least recently used', () => {
     const resolver = new StaticResolver();
     let watches = 0;
