@@ -125,6 +125,6 @@ describe('data plane in one cluster', () => {
     await waitFor('the new v1 pod answering', async () => {
       const answers = await calls(40);
       return v1Pods.every((p) => answers.some((l) => l.includes(p.metadata.name)));
-    }, 15_000, 100);
+    }, 40_000, 100);
   });
 });
