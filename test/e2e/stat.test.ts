@@ -7,77 +7,6 @@ import { Mesh, waitFor } from '../support/cli.js';
 
 const CALLS = 40;
 
-const MANIFEST = `
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: sample
-  annotations:
-    linkerd.io/inject: enabled
----
-apiVersion: v1
-kind: Service
-metadata: {name: helloworld, namespace: sample}
-spec:
-  ports: [{name: http, port: 5000}]
-  selector: {app: helloworld}
----
-apiVersion: v1
-kind: Service
-metadata: {name: helloworld-v1, namespace: sample}
-spec:
-  ports: [{name: http, port: 5000}]
-  selector: {app: helloworld, version: v1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: helloworld-v2, namespace: sample}
-spec:
-  ports: [{name: http, port: 5000}]
-  selector: {app: helloworld, version: v2}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: helloworld-v1, namespace: sample}
-spec:
-  selector: {matchLabels: {app: helloworld, version: v1}}
-  template:
-    metadata: {labels: {app: helloworld, version: v1}}
-    spec:
-      containers:
-      - {name: helloworld, image: docker.io/istio/examples-helloworld-v1, ports: [{containerPort: 5000}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: helloworld-v2, namespace: sample}
-spec:
-  selector: {matchLabels: {app: helloworld, version: v2}}
-  template:
-    metadata: {labels: {app: helloworld, version: v2}}
-    spec:
-      containers:
-      - {name: helloworld, image: docker.io/istio/examples-helloworld-v2, ports: [{containerPort: 5000}]}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: sleep, namespace: sample}
-spec:
-  selector: {matchLabels: {app: sleep}}
-  template:
-    metadata: {labels: {app: sleep}}
-    spec:
-      containers:
-      - {name: sleep, image: curlimages/curl, command: [/bin/sleep, 3650d]}
----
-apiVersion: split.smi-spec.io/v1alpha2
-kind: TrafficSplit
-metadata: {name: helloworld, namespace: sample}
-spec:
-  service: helloworld
-  backends:
-  - {service: helloworld-v1, weight: 80}
-  - {service: helloworld-v2, weight: 20}
-`;
 
 interface PodList {
   items: { status?: { phase?: string; containerStatuses?: { ready?: boolean }[] } }[];
@@ -93,7 +22,8 @@ describe('strait stat over meshed pods', () => {
 
   before(async () => {
     await mesh.ok(['up', '--clusters', 'cluster1']);
-    await mesh.ok(['apply', '-f', '-'], { input: MANIFEST });
+    // helloworld v1 and v2 behind an 80/20 split, and sleep, in the meshed namespace sample.
+    await mesh.ok(['apply', '-f', 'examples/strait/helloworld-split.yaml']);
     await waitFor(
       'three meshed pods ready (app and proxy)',
       async () => {
