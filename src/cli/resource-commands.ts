@@ -72,6 +72,23 @@ export function registerResourceCommands(program: Command): void {
       await ctx.client.apply(objects).catch(refused);
       console.log(`namespace/${name} created`);
     });
+  create
+    .command('deployment')
+    .alias('deploy')
+    .description('create a deployment running an image, as kubectl create deployment does (the command after --)')
+    .argument('<name>')
+    .argument('[command...]', 'the command and its arguments, after --')
+    .requiredOption('--image <image>', 'the container image (a known sample image, or any command to run)')
+    .option('--replicas <n>', 'how many pods', '1')
+    .option('--port <port>', 'the containerPort the app listens on')
+    .action(async (name: string, command: string[], opts: { image: string; replicas: string; port?: string }, cmd: Command) => {
+      const ctx = clusterContext(cmd);
+      const deployment = deploymentFor(name, ctx.namespace, opts, command);
+      const objects = await readManifests([], { documents: [deployment] });
+      if (await ctx.client.get({ kind: 'Deployment', namespace: ctx.namespace, name })) throw new CliError(`deployments.apps "${name}" already exists`);
+      await ctx.client.apply(objects).catch(refused);
+      console.log(`deployment.apps/${name} created`);
+    });
 
   program
     .command('delete')
@@ -260,4 +277,37 @@ async function mustGet(ctx: ClusterContext, kind: KindInfo, name: string): Promi
   const obj = await ctx.client.get(ref);
   if (!obj) throw new CliError(`${describeRef(ref)} not found in cluster ${ctx.cluster.name}`);
   return obj;
+}
+
+/**
+ * The Deployment `kubectl create deployment` writes: label `app: <name>`, one container named after
+ * the image (`curlimages/curl:8.1` → `curl`). Numbers are checked by the manifest validation after.
+ */
+function deploymentFor(name: string, namespace: string, opts: { image: string; replicas: string; port?: string }, command: string[]): Resource {
+  const replicas = Number(opts.replicas);
+  if (!/^\d+$/.test(opts.replicas)) throw new UsageError(`--replicas must be a whole number, got "${opts.replicas}"`);
+  if (opts.port !== undefined && !/^\d+$/.test(opts.port)) throw new UsageError(`--port must be a port number, got "${opts.port}"`);
+  const container = opts.image.split('/').pop()!.split(/[:@]/)[0]!.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels: { app: name } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            {
+              name: container,
+              image: opts.image,
+              ...(command.length > 0 ? { command } : {}),
+              ...(opts.port !== undefined ? { ports: [{ containerPort: Number(opts.port) }] } : {}),
+            },
+          ],
+        },
+      },
+    },
+  };
 }
