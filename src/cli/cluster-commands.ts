@@ -1,8 +1,20 @@
 // `strait up`, `strait down` and the control-plane entry point.
 import type { Command } from 'commander';
-import { straitHome } from '../runtime/home.js';
+import { readMesh, straitHome } from '../runtime/home.js';
 import { colour, spinner, table } from './output.js';
 import { UsageError } from './context.js';
+
+interface UpFlags {
+  clusters?: string;
+  trustDomain?: string;
+  trustAnchor?: string;
+  issuerCert?: string[];
+  issuerKey?: string[];
+  cacerts?: string[];
+  gatewayAddress?: string[];
+  region?: string[];
+  sameness?: boolean;
+}
 
 export function registerClusterCommands(program: Command): void {
   program
@@ -14,7 +26,14 @@ export function registerClusterCommands(program: Command): void {
     .option('--issuer-cert <[cluster=]file...>', 'issuer (intermediate CA) certificate, per cluster as cluster=file or one for all')
     .option('--issuer-key <[cluster=]file...>', 'the issuer\'s private key (ECDSA P-256), per cluster or one for all')
     .option('--cacerts <[cluster=]dir...>', 'an Istio cacerts directory (root-cert.pem, ca-cert.pem, ca-key.pem, cert-chain.pem)')
-    .action(async (opts: { clusters?: string; trustDomain?: string; trustAnchor?: string; issuerCert?: string[]; issuerKey?: string[]; cacerts?: string[] }) => {
+    .option(
+      '--gateway-address <[cluster=]host:port...>',
+      "where other clusters reach a cluster's gateway (behind NAT or a floating IP: the public address), per cluster as cluster=host:port; cluster= alone goes back to the default; kept in the state directory",
+    )
+    .option('--region <[cluster=]region...>', 'the region a cluster runs in, per cluster or one for all; cluster= alone removes it')
+    .option('--sameness', 'namespace sameness: Services of the same name and namespace in linked clusters are one service')
+    .option('--no-sameness', 'turn namespace sameness off')
+    .action(async (opts: UpFlags) => {
       const names = (opts.clusters ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
       if (opts.clusters !== undefined && names.length === 0) throw new UsageError('--clusters needs at least one name, e.g. --clusters cluster1,cluster2');
       const home = straitHome();
@@ -22,10 +41,25 @@ export function registerClusterCommands(program: Command): void {
       try {
         const pki = opts.trustAnchor || opts.issuerCert || opts.issuerKey || opts.cacerts ? opts : undefined;
         const { up } = await import('../runtime/up.js');
-        const states = await up(home, names, { trustDomain: opts.trustDomain, pki, progress: (msg) => (progress.text = msg) });
+        const settings = { gatewayAddress: opts.gatewayAddress, region: opts.region, sameness: opts.sameness };
+        const states = await up(home, names, { trustDomain: opts.trustDomain, pki, settings, progress: (msg) => (progress.text = msg) });
         progress.stop();
         if (states.length === 0) throw new UsageError('no clusters to start; name some with --clusters cluster1,cluster2');
-        console.log(table(['CLUSTER', 'STATE', 'PID'], states.map((s) => [s.name, s.state === 'started' ? colour.ok('started') : 'running', s.pid])));
+        const regions = states.some((s) => s.region !== undefined);
+        console.log(
+          table(
+            ['CLUSTER', 'STATE', 'PID', 'GATEWAY', ...(regions ? ['REGION'] : [])],
+            states.map((s) => [
+              s.name,
+              s.state === 'started' ? colour.ok('started') : 'running',
+              s.pid,
+              s.gatewayListen === s.gatewayAddress ? s.gatewayAddress : `${s.gatewayAddress} (listening on ${s.gatewayListen})`,
+              ...(regions ? [s.region ?? '-'] : []),
+            ]),
+          ),
+        );
+        for (const s of states) if (s.pending) console.error(colour.warn(`warning: ${s.pending}`));
+        if (readMesh(home).sameness) console.log('namespace sameness: on');
         console.log(colour.dim(`state directory: ${home}`));
       } catch (err) {
         progress.stop();

@@ -1,7 +1,7 @@
-// The cluster's gateway in the local runtime: the SNI router (src/gateway) on the cluster's gateway
-// address, run by the control-plane process, with routes to every endpoint of an exported service,
-// to the mesh API, and to its own probe. It can be stopped and started on its own (a dead gateway,
-// as `strait gateway stop` simulates, is what linked clusters must survive).
+// The cluster's gateway in the local runtime: the SNI router (src/gateway) on the cluster's listen
+// address (settings.ts), run by the control-plane process, with routes to every endpoint of an
+// exported service, to the mesh API, and to its own probe. It can be stopped and started on its own
+// (a dead gateway, as `strait gateway stop` simulates, is what linked clusters must survive).
 import type { Logger } from 'pino';
 import { PROXY_PORTS } from '../api/mesh.js';
 import type { Multicluster } from '../control/links/multicluster.js';
@@ -9,14 +9,16 @@ import { MESH_API_PORT } from '../control/mesh-api/server.js';
 import { localCertifier, type CertificateAuthority } from '../identity/ca.js';
 import { WorkloadIdentity } from '../identity/client.js';
 import { meshApiRouteKey, probeRouteKey } from '../api/route-keys.js';
-import { DEFAULT_GATEWAY_PORT, startGateway, type Gateway, type GatewayStats } from '../gateway/router.js';
+import { startGateway, type Gateway, type GatewayStats } from '../gateway/router.js';
 import { StaticRouteTable } from '../gateway/routes.js';
 import { clusterAddresses } from './addresses.js';
+import type { ListenAddress } from './settings.js';
 
 /** The identity the gateway presents to probes. */
 const GATEWAY_WORKLOAD = { namespace: 'strait-system', serviceAccount: 'gateway' };
 
 export interface ClusterGateway {
+  /** Where it listens, `host:port`. */
   readonly address: string;
   /** Undefined while stopped. */
   stats(): GatewayStats | undefined;
@@ -28,12 +30,15 @@ export interface ClusterGateway {
 export async function startClusterGateway(options: {
   cluster: string;
   index: number;
+  listen: ListenAddress;
   ca: CertificateAuthority;
   multicluster: Multicluster;
   log: Logger;
 }): Promise<ClusterGateway> {
   const { cluster, log } = options;
-  const { controlPlane, gateway: host } = clusterAddresses(options.index);
+  const { controlPlane } = clusterAddresses(options.index);
+  const { host, port } = options.listen;
+  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const identity = new WorkloadIdentity({ certifier: localCertifier(options.ca, GATEWAY_WORKLOAD) });
   await identity.start();
 
@@ -58,8 +63,8 @@ export async function startClusterGateway(options: {
   const gatewayLog = log.child({ component: 'gateway' });
   let running: Gateway | undefined;
   const start = async () => {
-    running ??= await startGateway({ cluster, identity, routes, host, port: DEFAULT_GATEWAY_PORT, log: gatewayLog });
-    gatewayLog.info({ address: `${host}:${DEFAULT_GATEWAY_PORT}` }, 'gateway listening');
+    running ??= await startGateway({ cluster, identity, routes, host, port, log: gatewayLog });
+    gatewayLog.info({ address }, 'gateway listening');
   };
   const stop = async () => {
     const g = running;
@@ -69,7 +74,7 @@ export async function startClusterGateway(options: {
   };
   await start();
   return {
-    address: `${host}:${DEFAULT_GATEWAY_PORT}`,
+    address,
     stats: () => running?.stats(),
     start,
     stop,

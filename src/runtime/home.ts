@@ -12,12 +12,18 @@ export interface ClusterEntry {
   /** Picks the cluster's loopback block (see addresses.ts); free on this machine when created. */
   index: number;
   createdAt: string;
+  /** `host:port` other clusters reach this cluster's gateway at (see settings.ts); unset: its own gateway address. */
+  gatewayAddress?: string;
+  /** The region the cluster runs in, a DNS-1123 label. */
+  region?: string;
 }
 
 export interface MeshFile {
   /** The SPIFFE trust domain of every identity in the mesh; fixed when the first cluster is made. */
   trustDomain: string;
   clusters: ClusterEntry[];
+  /** Namespace sameness: Services of the same name and namespace in linked clusters are one service. */
+  sameness?: boolean;
 }
 
 export class HomeError extends UserError {}
@@ -45,7 +51,11 @@ const MAX_SOCKET_PATH = 107;
 export function readMesh(home: string): MeshFile {
   try {
     const mesh = JSON.parse(readFileSync(paths.mesh(home), 'utf8')) as Partial<MeshFile>;
-    return { trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN, clusters: mesh.clusters ?? [] };
+    return {
+      trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN,
+      clusters: mesh.clusters ?? [],
+      ...(typeof mesh.sameness === 'boolean' ? { sameness: mesh.sameness } : {}),
+    };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { trustDomain: DEFAULT_TRUST_DOMAIN, clusters: [] };
     throw new HomeError(`${paths.mesh(home)} is unreadable: ${(err as Error).message}`);
@@ -58,8 +68,11 @@ function writeMesh(home: string, mesh: MeshFile): void {
   renameSync(tmp, paths.mesh(home));
 }
 
-/** Adds the named clusters that do not exist yet; returns the mesh. */
-export function ensureClusters(home: string, names: string[], trustDomain?: string): MeshFile {
+/**
+ * Adds the named clusters that do not exist yet; returns the mesh. `configure` may change the mesh
+ * (new clusters included) before it is written, or throw to leave mesh.json as it was.
+ */
+export function ensureClusters(home: string, names: string[], trustDomain?: string, configure?: (mesh: MeshFile) => void): MeshFile {
   for (const name of names) {
     if (!isDns1123Label(name)) {
       throw new HomeError(`cluster name "${name}" is not a valid DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)`);
@@ -86,6 +99,7 @@ export function ensureClusters(home: string, names: string[], trustDomain?: stri
     taken.add(index);
     mesh.clusters.push({ name, index, createdAt: new Date().toISOString() });
   }
+  configure?.(mesh);
   for (const c of mesh.clusters) mkdirSync(clusterDir(home, c.name), { recursive: true });
   writeMesh(home, mesh);
   return mesh;

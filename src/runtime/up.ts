@@ -6,6 +6,7 @@ import { clusterDir, ensureClusters, HomeError, isAlive, paths, readMesh, readPi
 import { STRAIT_CLI } from './launch.js';
 import { killRecordedProcesses } from './pods.js';
 import { checkBringYourOwn, ensureLocalPki, installIssuers, type BringYourOwnPki, type UserIssuer } from './pki.js';
+import { advertisedGatewayAddress, applySettings, type SettingFlags } from './settings.js';
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 20_000;
@@ -15,6 +16,13 @@ export interface ClusterState {
   /** `started` now, or was already `running`. */
   state: 'started' | 'running';
   pid: number;
+  /** Where other clusters reach its gateway, as its running control plane advertises it. */
+  gatewayAddress: string;
+  /** Where its gateway listens: the advertised address, or its own when the advertised one is not this machine's. */
+  gatewayListen: string;
+  region?: string;
+  /** A setting stored in mesh.json that the running control plane does not use yet. */
+  pending?: string;
 }
 
 export function adminClient(home: string, cluster: string): AdminClient {
@@ -25,6 +33,8 @@ export interface UpOptions {
   trustDomain?: string;
   /** The user's own PKI material; checked whole before anything is written. */
   pki?: BringYourOwnPki;
+  /** Gateway addresses, regions, sameness: checked with the rest before mesh.json is written. */
+  settings?: SettingFlags;
   progress?: (msg: string) => void;
 }
 
@@ -34,7 +44,7 @@ export async function up(home: string, names: string[], opts: UpOptions = {}): P
   return withHomeLock(home, 'strait up', async () => {
     const targets = names.length > 0 ? names : readMesh(home).clusters.map((c) => c.name);
     const issuers = opts.pki ? await checkBringYourOwn(opts.pki, targets) : new Map<string, UserIssuer>();
-    const mesh = ensureClusters(home, names, opts.trustDomain);
+    const mesh = ensureClusters(home, names, opts.trustDomain, (m) => applySettings(m, names, opts.settings ?? {}));
     installIssuers(home, issuers);
     progress('preparing the mesh PKI');
     await ensureLocalPki(home, mesh.trustDomain, mesh.clusters.map((c) => c.name));
@@ -47,7 +57,7 @@ async function startCluster(home: string, c: ClusterEntry, progress: (msg: strin
   const pid = readPid(paths.pid(home, c.name));
   if (pid !== undefined && isAlive(pid)) {
     const health = await client.health().catch(() => undefined);
-    if (health) return { name: c.name, state: 'running', pid: health.pid };
+    if (health) return clusterState(client, c, 'running', health.pid);
   }
   progress(`starting control plane of ${c.name}`);
   const logFd = openSync(paths.log(home, c.name), 'a');
@@ -65,13 +75,29 @@ async function startCluster(home: string, c: ClusterEntry, progress: (msg: strin
   while (Date.now() < deadline) {
     if (exited !== undefined) break;
     const health = await client.health(1000).catch(() => undefined);
-    if (health?.ready) return { name: c.name, state: 'started', pid: health.pid };
+    if (health?.ready) return clusterState(client, c, 'started', health.pid);
     await sleep(50);
   }
   if (exited === undefined) child.kill('SIGKILL');
   throw new HomeError(
     `the control plane of ${c.name} ${exited === undefined ? `was not ready within ${READY_TIMEOUT_MS / 1000} s` : `exited (code ${exited})`}; its log (${paths.log(home, c.name)}) ends with:\n${logTail(paths.log(home, c.name))}`,
   );
+}
+
+async function clusterState(client: AdminClient, c: ClusterEntry, state: ClusterState['state'], pid: number): Promise<ClusterState> {
+  const [info, gateway] = await Promise.all([client.clusterInfo(), client.gateway()]);
+  const stored = advertisedGatewayAddress(c);
+  return {
+    name: c.name,
+    state,
+    pid,
+    gatewayAddress: info.gatewayAddress,
+    gatewayListen: gateway.address,
+    ...(c.region !== undefined ? { region: c.region } : {}),
+    ...(stored !== info.gatewayAddress
+      ? { pending: `${c.name} keeps its gateway address ${info.gatewayAddress} until it restarts (strait down, then strait up); links to it need making again (strait link) to use ${stored}` }
+      : {}),
+  };
 }
 
 /** Stops every cluster and its pods; harmless when nothing runs. Returns the clusters it stopped. */
