@@ -249,6 +249,7 @@ class ContainerRunner {
     return {
       name: this.spec.name,
       image: this.spec.image ?? '',
+      imageID: this.spec.image ?? '',
       ready: this.ready,
       started: this.state.running !== undefined,
       restartCount: this.restartCount,

@@ -126,6 +126,9 @@ describe('local runtime: two clusters of real processes', () => {
     const yaml = await mesh.ok(['get', 'svc', '-A', '-o', 'yaml', ...c2]);
     assert.match(yaml, /kind: List/);
     assert.match(yaml, /name: reviews/);
+    // What `get -o yaml` prints applies again, status and all, as with kubectl.
+    const pod = await mesh.ok(['get', 'pods', '-l', 'app=helloworld', '-o', 'yaml', ...c1]);
+    assert.match(await mesh.ok(['apply', '-f', '-', ...c1], { input: pod }), /unchanged|configured/);
   });
 
   it('refuses what it cannot run, unknown kinds and malformed YAML, changing nothing', async () => {

@@ -76,7 +76,10 @@ describe('S1 and S6: a mirrored service and a 50/50 split across two clusters', 
     assert.ok(v1 >= 30 && v1 <= 70, `v1 answered ${v1} of 100`);
   });
 
-  it('shows the remote cluster synced, its gateway alive, and stat for the mirror', async () => {
+  it('shows the remote cluster synced, its gateway alive, every check passing, and stat for the mirror', async () => {
+    const check = await mesh.ok(['check', '--multicluster', ...c2]);
+    assert.doesNotMatch(check, /×/);
+    assert.match(check, /Status check results are √/);
     assert.match(await mesh.ok(['remote-clusters', ...c2]), /cluster1\s+\S+:4143\s+synced\s+1/);
     assert.match(await mesh.ok(['gateways', ...c2]), /cluster1\s+True\s+1/);
     const stat = await mesh.ok(['stat', 'svc', ...c2]);

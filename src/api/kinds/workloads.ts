@@ -107,6 +107,8 @@ export interface PodCondition {
 export interface ContainerStatus {
   name: string;
   image: string;
+  /** What the image resolved to; Kubernetes requires it, so a pod read back with `get -o yaml` applies again. */
+  imageID: string;
   ready: boolean;
   started?: boolean;
   restartCount: number;

@@ -1,0 +1,131 @@
+// `strait check [--multicluster]`: reads a cluster's state over its admin API and says, check by
+// check, what holds (√) and what does not (×, naming the object and what to do), as `linkerd check`
+// and `linkerd multicluster check` do. Exit 0 when every check passes, 1 otherwise.
+import type { Command } from 'commander';
+import { toJson } from '../api/codec.js';
+import type { Pod } from '../api/kinds.js';
+import type { EndpointSlice } from '../api/kinds/endpointslice.js';
+import type { Secret } from '../api/kinds/secret.js';
+import { MIRROR_LABELS, MULTICLUSTER_NAMESPACE, type Link } from '../api/kinds/strait.js';
+import { VERSION } from '../api/version.js';
+import type { IdentityReport } from '../control/admin.js';
+import { AdminError, NotRunningError, type AdminClient } from '../control/admin-client.js';
+import type { MulticlusterStatus } from '../control/links/multicluster.js';
+import type { x509 } from '../identity/x509.js';
+import { paths, readMesh } from '../runtime/home.js';
+import { checksJson, controlPlaneChecks, dataPlaneChecks, formatChecks, identityChecks, multiclusterChecks, type CheckResult, type IdentityFacts, type MulticlusterFacts } from './check-rules.js';
+import { clusterContext, UsageError, type ClusterContext } from './context.js';
+import { colour } from './output.js';
+
+/** The window of the metrics read that tells whether the control plane can read every proxy (the read itself is fresh). */
+const SCRAPE_WINDOW_SECONDS = 10;
+
+/** Undefined when the control plane does not serve the route (404): that part is not checked. */
+async function optional<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof AdminError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
+async function identityFacts(client: AdminClient): Promise<IdentityFacts | Error> {
+  let report: IdentityReport;
+  try {
+    report = await client.identity();
+  } catch (err) {
+    if (err instanceof AdminError) return err;
+    throw err;
+  }
+  // x509 is slow to load: only this check pays for it.
+  const { parseCertificates, PkiError } = await import('../identity/pem.js');
+  try {
+    const chain = parseCertificates(report.certChainPem, 'the control plane certificate chain');
+    const anchors = parseCertificates(report.trustBundlePem, 'the trust bundle');
+    const facts = (c: x509.X509Certificate) => ({ subject: c.subject, notBefore: c.notBefore.toISOString(), notAfter: c.notAfter.toISOString() });
+    // The control plane's own certificate first, then the issuer it was signed by, then any intermediates.
+    const issuing = chain.slice(1);
+    const issuer = issuing[0];
+    return { anchors: anchors.map(facts), ...(issuer ? { issuer: facts(issuer), chainProblem: await chainProblem(issuing, anchors) } : {}) };
+  } catch (err) {
+    if (err instanceof PkiError) return err;
+    throw err;
+  }
+}
+
+/** Why `issuing` (issuer first) is not vouched for, signature by signature, up to an anchor; undefined when it is. */
+async function chainProblem(issuing: x509.X509Certificate[], anchors: x509.X509Certificate[]): Promise<string | undefined> {
+  const signedBy = async (child: x509.X509Certificate, parent: x509.X509Certificate) => {
+    try {
+      return await child.verify({ publicKey: parent.publicKey, signatureOnly: true });
+    } catch {
+      return false; // a key of another algorithm cannot have made the signature
+    }
+  };
+  for (let i = 0; i + 1 < issuing.length; i++) {
+    if (!(await signedBy(issuing[i]!, issuing[i + 1]!))) return `'${issuing[i]!.subject}' is not signed by the next certificate of the chain, '${issuing[i + 1]!.subject}'`;
+  }
+  const top = issuing[issuing.length - 1]!;
+  for (const anchor of anchors) if (await signedBy(top, anchor)) return undefined;
+  return `issuer certificate '${top.subject}' was issued by '${top.issuer}', which is none of the trust anchors (${anchors.map((a) => `'${a.subject}'`).join(', ')})`;
+}
+
+async function coreChecks(ctx: ClusterContext): Promise<CheckResult[]> {
+  const { client, cluster } = ctx;
+  const [pods, stats, identity] = await Promise.all([
+    client.list('Pod').then((r) => r.items as Pod[]),
+    optional(client.stats(SCRAPE_WINDOW_SECONDS)),
+    identityFacts(client),
+  ]);
+  const scrapeErrors = new Map((stats?.pods ?? []).filter((p) => p.error !== undefined).map((p) => [`${p.namespace}/${p.pod}`, p.error!]));
+  return [...identityChecks(cluster.name, identity, new Date()), ...dataPlaneChecks(cluster.name, pods, scrapeErrors, VERSION)];
+}
+
+async function multiclusterFacts(ctx: ClusterContext): Promise<MulticlusterFacts> {
+  const { client, cluster } = ctx;
+  const [links, status, secrets, info, gateway, mirrors, slices] = await Promise.all([
+    client.list('Link').then((r) => r.items as Link[]),
+    client.multiclusterStatus() as Promise<MulticlusterStatus>,
+    client.list('Secret', { namespace: MULTICLUSTER_NAMESPACE }).then((r) => r.items as Secret[]),
+    client.clusterInfo(),
+    optional(client.gateway()),
+    client.list('Service', { selector: `${MIRROR_LABELS.mirroredService}=true` }).then((r) => r.items),
+    client.list('EndpointSlice', { selector: MIRROR_LABELS.clusterName }).then((r) => r.items as EndpointSlice[]),
+  ]);
+  return {
+    cluster: cluster.name,
+    otherClusters: readMesh(ctx.home).clusters.map((c) => c.name).filter((name) => name !== cluster.name),
+    links,
+    controllers: status.links,
+    secrets: new Map(secrets.map((s) => [s.metadata.name, s])),
+    ownAnchors: info.trustAnchorFingerprints,
+    ...(gateway ? { gateway } : {}),
+    mirrors,
+    slices,
+  };
+}
+
+async function runChecks(ctx: ClusterContext, multicluster: boolean): Promise<CheckResult[]> {
+  const health = await ctx.client.health().catch((err: unknown) => ({ error: err instanceof Error ? err : new Error(String(err)), running: !(err instanceof NotRunningError) }));
+  const results = controlPlaneChecks(ctx.cluster.name, health, VERSION, paths.log(ctx.home, ctx.cluster.name));
+  // Nothing else can be read from a control plane that does not answer.
+  if ('error' in health) return results;
+  const [core, links] = await Promise.all([coreChecks(ctx), multicluster ? multiclusterFacts(ctx).then(multiclusterChecks) : []]);
+  return [...results, ...core, ...links];
+}
+
+export function registerCheckCommand(program: Command): void {
+  program
+    .command('check')
+    .description('check that a cluster works — control plane, identity, proxies — and with --multicluster its links, gateways and mirrors (as linkerd check and linkerd multicluster check); exit 1 on any ×')
+    .option('--multicluster', 'also check the links to other clusters: credentials, trust anchors, link controllers, gateways, mirrors')
+    .option('-o, --output <format>', 'json')
+    .action(async (opts: { multicluster?: boolean; output?: string }, cmd: Command) => {
+      if (opts.output !== undefined && opts.output !== 'json') throw new UsageError(`-o ${opts.output}: only json is supported`);
+      const ctx = clusterContext(cmd);
+      const results = await runChecks(ctx, opts.multicluster ?? false);
+      console.log(opts.output === 'json' ? toJson(checksJson(ctx.cluster.name, results)) : formatChecks(results, colour));
+      process.exitCode = results.every((r) => r.ok) ? 0 : 1;
+    });
+}
