@@ -49,5 +49,12 @@ export const colour = {
 export async function spinner(text: string): Promise<Ora> {
   // Loaded here: only slow commands need it, and every command pays for what it imports.
   const { default: ora } = await import('ora');
-  return ora({ text, stream: process.stderr, isSilent: !process.stderr.isTTY }).start();
+  return ora({
+    text,
+    stream: process.stderr,
+    // A terminal that reports no width (some pseudo-terminals) would make ora clear lines forever.
+    isSilent: !process.stderr.isTTY || !process.stderr.columns,
+    // ora's raw-mode stdin swallows Ctrl-C on Node 20; the terminal's own Ctrl-C must reach the command.
+    discardStdin: false,
+  }).start();
 }

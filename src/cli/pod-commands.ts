@@ -10,7 +10,7 @@ import { CliError, clusterContext, UsageError, type ClusterContext } from './con
 import { podReady, podStatus } from './printers.js';
 
 /** A pod by name, or the first ready pod of `deploy/NAME` / `sts/NAME`, as kubectl picks one. */
-async function findPod(ctx: ClusterContext, target: string): Promise<Resource> {
+export async function findPod(ctx: ClusterContext, target: string): Promise<Resource> {
   const slash = target.indexOf('/');
   const kind = slash < 0 ? resolveKind('pod') : resolveKind(target.slice(0, slash));
   const name = slash < 0 ? target : target.slice(slash + 1);

@@ -95,6 +95,12 @@ export function registerStatCommand(program: Command): void {
     });
 }
 
+/** The table `strait stat TYPE NAMES… -n NAMESPACE` prints for one cluster, for commands that show it in passing. */
+export async function statTableOf(client: AdminClient, type: string, names: string[], namespace = 'default', window = '1m'): Promise<string> {
+  const { rows } = await collect(client, parseQuery(type, names, { window }, namespace));
+  return statTable(rows, { clusters: false, namespaces: false, wide: false });
+}
+
 function parseQuery(type: string, names: string[], opts: StatOptions, namespace: string): Query {
   const slash = type.indexOf('/');
   const def = resolveKind(slash < 0 ? type : type.slice(0, slash));
