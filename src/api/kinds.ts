@@ -7,6 +7,7 @@ import { namespaceKind, serviceAccountKind, serviceKind } from './kinds/core.js'
 import { apiVersionOf, type KindDefinition } from './kinds/define.js';
 import { endpointSliceKind } from './kinds/endpointslice.js';
 import { serviceProfileKind } from './kinds/linkerd.js';
+import { serviceExportKind, serviceImportKind } from './kinds/mcs.js';
 import { secretKind } from './kinds/secret.js';
 import { trafficSplitKind } from './kinds/smi.js';
 import { linkKind } from './kinds/strait.js';
@@ -36,6 +37,7 @@ export type {
   StatefulSetStatus,
 } from './kinds/workloads.js';
 export type { TrafficSplit, TrafficSplitBackend, TrafficSplitSpec } from './kinds/smi.js';
+export type { ServiceExport, ServiceExportStatus, ServiceImport, ServiceImportPort, ServiceImportSpec, ServiceImportStatus, ServiceImportType } from './kinds/mcs.js';
 export type { RequestMatch, ResponseClass, ResponseMatch, RetryBudget, RouteSpec, ServiceProfile, ServiceProfileSpec } from './kinds/linkerd.js';
 
 export const KINDS: readonly KindDefinition[] = [
@@ -50,6 +52,8 @@ export const KINDS: readonly KindDefinition[] = [
   endpointSliceKind,
   secretKind,
   linkKind,
+  serviceExportKind,
+  serviceImportKind,
 ];
 
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));

@@ -61,6 +61,8 @@ export interface LinkRequest {
   /** Where --to reaches --from's gateway; default what --from advertises. */
   gatewayAddress?: string;
   selector?: LabelSelector;
+  /** Namespace sameness over this link; unset: the mesh's setting. */
+  sameness?: boolean;
 }
 
 /** What `strait link` writes into the consuming cluster: the namespace, the credential's Secret and the Link. */
@@ -73,6 +75,7 @@ export function linkResources(target: ClusterInfo, consumer: ClusterInfo, token:
     credentialsSecret: secret,
     probeSpec: { period: '3s', failureThreshold: 3, timeout: '1s' },
     ...(request.selector ? { selector: request.selector } : {}),
+    ...(request.sameness !== undefined ? { sameness: request.sameness } : {}),
     ...(sharedAnchor(target, consumer) ? { trustAnchorFingerprint: sharedAnchor(target, consumer)! } : {}),
   };
   const credential: Secret = {
@@ -190,6 +193,22 @@ function lifetime(text: string | undefined): number | undefined {
   return Math.round(ms);
 }
 
+/** Links `a` and `b` both ways, all or nothing; returns what was minted and written, a line each. */
+export async function connectClusters(home: string, a: string, b: string, request: Pick<LinkRequest, 'sameness'> = {}): Promise<string[]> {
+  const [first, second] = await sides(home, [a, b]);
+  refuse(first, second);
+  const there = await link(first, second, request);
+  let back;
+  try {
+    back = await link(second, first, request);
+  } catch (err) {
+    // All or nothing: the first direction is taken back.
+    await unlink(first, second).catch(() => undefined);
+    throw err;
+  }
+  return [...there.lines, ...back.lines];
+}
+
 interface LinkOptions {
   from: string;
   to: string;
@@ -197,7 +216,11 @@ interface LinkOptions {
   selector?: string;
   credentialLifetime?: string;
   print?: boolean;
+  sameness?: boolean;
 }
+
+const SAMENESS_HELP = 'namespace sameness over this link: every service merges with its namesake (default: the mesh setting, strait up --sameness)';
+const NO_SAMENESS_HELP = 'no namespace sameness over this link, whatever the mesh setting';
 
 export function registerLinkCommands(program: Command): void {
   program
@@ -208,9 +231,16 @@ export function registerLinkCommands(program: Command): void {
     .option('--gateway-address <host:port>', "where --to reaches --from's gateway (default: the address --from advertises)")
     .option('--selector <selector>', 'which services to mirror, e.g. app=web (default: labelled mirror.linkerd.io/exported=true or strait.dev/export=true)')
     .option('--credential-lifetime <duration>', 'how long the credential is valid, e.g. 720h (default 8760h)')
+    .option('--sameness', SAMENESS_HELP)
+    .option('--no-sameness', NO_SAMENESS_HELP)
     .option('--print', 'print what would be written into --to as YAML, with a placeholder for the credential; mint and change nothing')
     .action(async (opts: LinkOptions) => {
-      const request = { gatewayAddress: opts.gatewayAddress, selector: opts.selector === undefined ? undefined : selectorFrom(opts.selector), lifetimeMs: lifetime(opts.credentialLifetime) };
+      const request = {
+        gatewayAddress: opts.gatewayAddress,
+        selector: opts.selector === undefined ? undefined : selectorFrom(opts.selector),
+        lifetimeMs: lifetime(opts.credentialLifetime),
+        sameness: opts.sameness,
+      };
       const [from, to] = await sides(straitHome(), [opts.from, opts.to]);
       refuse(from, to);
       if (opts.print) {
@@ -240,19 +270,11 @@ export function registerLinkCommands(program: Command): void {
     .description('link two clusters both ways, so each can use what the other exports (as cilium clustermesh connect)')
     .argument('<cluster-a>')
     .argument('<cluster-b>')
-    .action(async (a: string, b: string) => {
-      const [first, second] = await sides(straitHome(), [a, b]);
-      refuse(first, second);
-      const there = await link(first, second, {});
-      let back;
-      try {
-        back = await link(second, first, {});
-      } catch (err) {
-        // All or nothing: the first direction is taken back.
-        await unlink(first, second).catch(() => undefined);
-        throw err;
-      }
+    .option('--sameness', SAMENESS_HELP)
+    .option('--no-sameness', NO_SAMENESS_HELP)
+    .action(async (a: string, b: string, opts: { sameness?: boolean }) => {
+      const lines = await connectClusters(straitHome(), a, b, { sameness: opts.sameness });
       console.log(`${colour.ok('connected')}: ${a} and ${b} each mirror the services the other exports`);
-      for (const line of [...there.lines, ...back.lines]) console.log(`  ${line}`);
+      for (const line of lines) console.log(`  ${line}`);
     });
 }

@@ -37,13 +37,19 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-/** Clusters sharing one trust anchor, each with its own issuer. */
-export async function startClusters(names: string[], options: { issuers?: Record<string, Issuer> } = {}): Promise<TestCluster[]> {
-  const issuers = options.issuers ?? (await meshPki(names, TRUST_DOMAIN)).issuers;
-  return Promise.all(names.map((name) => startCluster(name, issuers[name]!)));
+/** A cluster's mesh settings: its region, and the mesh's namespace sameness. */
+export interface ClusterSettings {
+  region?: string;
+  sameness?: boolean;
 }
 
-export async function startCluster(name: string, issuer: Issuer, store = LocalStore.memory()): Promise<TestCluster> {
+/** Clusters sharing one trust anchor, each with its own issuer. */
+export async function startClusters(names: string[], options: { issuers?: Record<string, Issuer> } & ClusterSettings = {}): Promise<TestCluster[]> {
+  const issuers = options.issuers ?? (await meshPki(names, TRUST_DOMAIN)).issuers;
+  return Promise.all(names.map((name) => startCluster(name, issuers[name]!, LocalStore.memory(), options)));
+}
+
+export async function startCluster(name: string, issuer: Issuer, store = LocalStore.memory(), settings: ClusterSettings = {}): Promise<TestCluster> {
   const ca = new CertificateAuthority({ issuer, trustDomain: TRUST_DOMAIN });
   const identity = staticIdentity(await issueMaterial(ca, { namespace: 'strait-system', serviceAccount: 'control-plane' }));
   const gatewayIdentity = staticIdentity(await issueMaterial(ca, { namespace: 'strait-system', serviceAccount: 'gateway' }));
@@ -60,6 +66,8 @@ export async function startCluster(name: string, issuer: Issuer, store = LocalSt
     credentialKey: generateTokenKey(),
     listen: { host: '127.0.0.1', port: 0 },
     gatewayAddress,
+    region: settings.region,
+    sameness: settings.sameness ?? false,
     log: quiet,
   });
   routes.set(meshApiRouteKey(name), { kind: 'mesh-api', host: '127.0.0.1', port: multicluster.meshApiAddress.port });

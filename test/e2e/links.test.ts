@@ -256,8 +256,8 @@ describe('a remote that does not play by the rules', () => {
     const [c2] = await clusters('cluster2');
     // A stand-in for cluster1 (presenting a certificate of the same mesh) whose mesh API sends a mirror among its exports.
     const fake = await hostileMeshApi(c2!.identity, [
-      create(ExportedServiceSchema, { namespace: 'sample', name: 'good', revision: '1', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
-      create(ExportedServiceSchema, { namespace: 'sample', name: 'helloworld-cluster2', revision: '1', labels: { 'mirror.linkerd.io/mirrored-service': 'true', 'mirror.linkerd.io/cluster-name': 'cluster2' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
+      create(ExportedServiceSchema, { namespace: 'sample', name: 'good', revision: '1', mirror: true, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
+      create(ExportedServiceSchema, { namespace: 'sample', name: 'helloworld-cluster2', revision: '1', mirror: true, labels: { 'mirror.linkerd.io/mirrored-service': 'true', 'mirror.linkerd.io/cluster-name': 'cluster2' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }),
     ]);
     try {
       const target = { ...c2!.multicluster.admin.info(), cluster: 'cluster1', clusterId: 'fake', gatewayAddress: `127.0.0.1:${fake.port}` };

@@ -1,6 +1,7 @@
 // Core kinds: Namespace, Service, ServiceAccount (Pod is with the workloads).
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { AFFINITIES, AFFINITY_ANNOTATION, EXPORT_TO_ANNOTATION, FAILOVER_ANNOTATION, parseNameList } from '../global.js';
 import type { Resource } from '../types.js';
 import { dns1123LabelError, portNameError } from '../names.js';
 import { checkLabels, checkPort, checkUnique, defineKind, Integer, objectSchema, Protocol, type Report } from './define.js';
@@ -71,8 +72,33 @@ export const serviceKind = defineKind({
   nameRule: 'dns1035-label',
   kubernetes: { openApiType: 'V1Service', model: async () => (await import('kubernetes-models/v1/Service')).Service },
   schema: objectSchema({ spec: ServiceSpecSchema.prefault({}) }),
-  check: (service, report) => checkServiceSpec(service.spec, report),
+  check: (service, report) => {
+    checkServiceSpec(service.spec, report);
+    checkServiceAnnotations(service.metadata.annotations ?? {}, report);
+  },
 });
+
+/**
+ * The annotations that choose among a global service's clusters. Whether the clusters a failover
+ * list names exist is for the caller that knows the mesh (the CLI's apply), not for the schema.
+ */
+function checkServiceAnnotations(annotations: Record<string, string>, report: Report): void {
+  const at = ['metadata', 'annotations'];
+  const affinity = annotations[AFFINITY_ANNOTATION];
+  if (affinity !== undefined && !(AFFINITIES as readonly string[]).includes(affinity)) {
+    report([...at, AFFINITY_ANNOTATION], `${JSON.stringify(affinity)} is not an affinity: use one of ${AFFINITIES.join(', ')}`);
+  }
+  const failover = annotations[FAILOVER_ANNOTATION];
+  if (failover !== undefined) {
+    const parsed = parseNameList(failover);
+    if ('problem' in parsed) report([...at, FAILOVER_ANNOTATION], parsed.problem);
+  }
+  const exportTo = annotations[EXPORT_TO_ANNOTATION];
+  if (exportTo !== undefined) {
+    const parsed = parseNameList(exportTo);
+    if ('problem' in parsed) report([...at, EXPORT_TO_ANNOTATION], `${parsed.problem}; list the linked clusters that may see the service`);
+  }
+}
 
 function checkServiceSpec(spec: ServiceSpec, report: Report): void {
   const at = ['spec'];

@@ -39,7 +39,35 @@ export const MIRROR_ANNOTATIONS = {
   gateway: 'strait.dev/gateway',
   /** On a mirror's EndpointSlice: JSON `{"<address>": {"identity": "spiffe://…", "sni": "<route key>"}}`. */
   endpointIdentities: 'strait.dev/endpoint-identities',
+  /** On a global or clusterset member's EndpointSlice: the remote service's definition, JSON (RemoteServiceSpec). */
+  remoteServiceSpec: 'strait.dev/remote-service-spec',
 } as const;
+
+/** A remote service's definition, as its member slices carry it: what conflicts are judged by. */
+export interface RemoteServiceSpec {
+  /** Service ports (not the endpoints' target ports); `name` is '' for an unnamed port. */
+  ports: { name: string; port: number; appProtocol: string }[];
+  headless: boolean;
+  /** RFC 3339: when this definition was made; of conflicting ones the oldest wins. */
+  created: string;
+  /** One service with its namesakes (global annotation or namespace sameness). */
+  global: boolean;
+  /** Named by a ServiceExport. */
+  serviceExport: boolean;
+}
+
+/** The remote-service-spec annotation of a slice; undefined when it is absent or not that JSON. */
+export function parseRemoteServiceSpec(text: string | undefined): RemoteServiceSpec | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value = JSON.parse(text) as Partial<RemoteServiceSpec> | null;
+    if (typeof value !== 'object' || value === null || !Array.isArray(value.ports)) return undefined;
+    const ports = value.ports.filter((p): p is RemoteServiceSpec['ports'][number] => typeof p?.port === 'number' && typeof p.name === 'string' && typeof p.appProtocol === 'string');
+    return { ports, headless: value.headless === true, created: typeof value.created === 'string' ? value.created : '', global: value.global === true, serviceExport: value.serviceExport === true };
+  } catch {
+    return undefined;
+  }
+}
 
 /** How a slice endpoint is reached through a gateway: the workload's identity and the SNI route key. */
 export interface RemoteEndpointIdentity {
@@ -115,6 +143,11 @@ const LinkSpecSchema = z.object({
   selector: LabelSelectorSchema.optional(),
   /** SHA-256 fingerprint of the trust anchor both clusters share (`AB:CD:…`). */
   trustAnchorFingerprint: z.string().optional(),
+  /**
+   * Namespace sameness over this link: every service of the target merges with this cluster's of
+   * the same name and namespace. Unset: the mesh's setting (`strait up --sameness`).
+   */
+  sameness: z.boolean().optional(),
 });
 
 export type LinkSpec = z.output<typeof LinkSpecSchema>;

@@ -1,5 +1,6 @@
 // One link's controller, in the consuming cluster's control plane: watches the target cluster's
-// mesh API through its gateway and mirrors what it exports (see mirrors.ts, writer.ts), probes the
+// mesh API through its gateway and writes what it exports — mirrors, and the member slices of
+// global and clusterset services (see mirrors.ts, writer.ts) — probes the
 // target's gateway (probe.ts), and reports both in the Link's status. A lost connection keeps the
 // mirrors and resumes the watch where it left off; a dead gateway keeps them too, with every
 // endpoint not ready, until a probe succeeds again.
@@ -13,7 +14,7 @@ import type { TlsIdentity } from '../../identity/tls.js';
 import { NotFoundError, type Store } from '../../store/store.js';
 import { connectMeshApi } from '../mesh-api/client.js';
 import { trustAnchorFingerprints } from '../mesh-api/server.js';
-import { exportProblem, mirrorObjects } from './mirrors.js';
+import { exportProblem, memberSlices, mirrorObjects, mirrorProblem, type MirrorOptions } from './mirrors.js';
 import { GatewayHealth, probeGateway } from './probe.js';
 import { MirrorWriter } from './writer.js';
 
@@ -30,6 +31,8 @@ export interface LinkControllerOptions {
   trustDomain: string;
   /** This control plane's certificate: the client certificate for the target's mesh API and gateway. */
   identity: TlsIdentity;
+  /** The mesh's namespace sameness, for a Link that does not set its own (spec.sameness). */
+  sameness: boolean;
   log: Logger;
 }
 
@@ -130,7 +133,8 @@ export class LinkController {
         connection = connectMeshApi({ address: gateway, cluster: this.target, trustDomain: this.options.trustDomain, identity: this.options.identity, token });
         this.checkInfo(await connection.client.info({}, { signal, timeoutMs: INFO_TIMEOUT_MS }));
         const known = [...this.remote.values()].map((s) => ({ namespace: s.namespace, name: s.name, revision: s.revision }));
-        for await (const update of connection.client.watchExports({ known }, { signal })) {
+        const sameness = this.link.spec!.sameness ?? this.options.sameness;
+        for await (const update of connection.client.watchExports({ known, sameness }, { signal })) {
           // Through the gateway again: a gateway known down is probed now rather than at the next period.
           if (!streaming && this.health.alive === false) this.wakeProbe?.();
           streaming = true;
@@ -177,7 +181,10 @@ export class LinkController {
     if (spec.trustAnchorFingerprint && !info.trustAnchorFingerprints.includes(spec.trustAnchorFingerprint)) {
       throw new LinkProblem('TrustAnchorMismatch', `cluster ${this.target} no longer has the trust anchor ${spec.trustAnchorFingerprint} the link was made with; run strait link again`);
     }
+    const regionChanged = this.info !== undefined && this.info.region !== info.region;
     this.info = info;
+    // Member slices carry the target's region.
+    if (regionChanged) for (const key of this.remote.keys()) this.refresh(key);
   }
 
   private apply(update: WatchExportsResponse): void {
@@ -201,29 +208,36 @@ export class LinkController {
     this.scheduleStatus();
   }
 
-  /** Recomputes the mirrors of one remote service. */
+  /**
+   * Recomputes what one remote service has here: its mirror when it is sent as one (and the Link's
+   * selector, if any, takes it), and its member slices when it is global or clusterset-exported.
+   */
   private refresh(key: string): void {
     const service = this.remote.get(key);
-    const selector = this.link.spec!.selector;
-    if (!service || (selector && !matchesSelector(service.labels, selector))) {
+    if (!service) {
       this.ignored.delete(key);
       return this.writer.set(key, undefined);
     }
-    const problem = exportProblem(service, this.target);
+    const selector = this.link.spec!.selector;
+    const mirrored = service.mirror && (!selector || matchesSelector(service.labels, selector));
+    const member = service.global ? 'global' : service.serviceExport ? 'import' : undefined;
+    const problem = mirrored || member ? exportProblem(service, this.target) ?? (mirrored ? mirrorProblem(service, this.target) : undefined) : undefined;
     if (problem) {
       if (!this.ignored.has(key)) this.log.warn({ service: key }, `link: ignored: ${problem}`);
       this.ignored.add(key);
       return this.writer.set(key, undefined);
     }
     this.ignored.delete(key);
-    const { objects, problems } = mirrorObjects(service, {
+    const options: MirrorOptions = {
       cluster: this.target,
       gateway: this.link.spec!.gatewayAddress,
       gatewayAlive: this.health.usable,
       trustDomain: this.options.trustDomain,
-    });
-    for (const p of problems) this.log.warn({ service: key }, `link: left out: ${p}`);
-    this.writer.set(key, objects);
+      region: this.info?.region,
+    };
+    const parts = [...(mirrored ? [mirrorObjects(service, options)] : []), ...(member ? [memberSlices(service, member, options)] : [])];
+    for (const p of parts.flatMap((part) => part.problems)) this.log.warn({ service: key }, `link: left out: ${p}`);
+    this.writer.set(key, parts.length > 0 ? parts.flatMap((part) => part.objects) : undefined);
   }
 
   // ---- gateway probes ----

@@ -1,8 +1,10 @@
 // Runs one LinkController per Link in strait-system, as the Links come and go: a new or changed
 // Link (re)starts its controller (the mirrors stay meanwhile), a deleted one stops it and removes
-// its mirrors. Mirrors whose Link was deleted while the control plane was down are removed at start.
+// its mirrors and member slices. Those whose Link was deleted while the control plane was down are
+// removed at start.
 import type { Logger } from 'pino';
-import { MIRROR_LABELS, MULTICLUSTER_NAMESPACE, type Link, type LinkStatus } from '../../api/kinds/strait.js';
+import { SLICE_MANAGED_BY_LABEL } from '../../api/kinds/endpointslice.js';
+import { LINK_CONTROLLER_NAME, MIRROR_LABELS, MULTICLUSTER_NAMESPACE, type Link, type LinkStatus } from '../../api/kinds/strait.js';
 import type { TlsIdentity } from '../../identity/tls.js';
 import { NotFoundError, type Store, type Watch, type WatchEvent } from '../../store/store.js';
 import { LinkController } from './controller.js';
@@ -14,6 +16,8 @@ export interface LinkManagerOptions {
   cluster: string;
   trustDomain: string;
   identity: TlsIdentity;
+  /** The mesh's namespace sameness, for Links that do not set their own. */
+  sameness: boolean;
   log: Logger;
 }
 
@@ -78,9 +82,11 @@ export class LinkManager {
       if (link.metadata.namespace === MULTICLUSTER_NAMESPACE) targets.add(link.metadata.name);
     }
     for (const target of [...this.running.keys()]) if (!targets.has(target)) await this.remove(target);
-    // Mirrors of links deleted while this control plane was not running.
+    // Mirrors and member slices of links deleted while this control plane was not running.
     const { items: mirrors } = await store.list('Service', { labelSelector: `${MIRROR_LABELS.mirroredService}=true` });
-    const orphaned = new Set(mirrors.map((m) => m.metadata.labels?.[MIRROR_LABELS.clusterName]).filter((c): c is string => c !== undefined && !targets.has(c)));
+    const { items: slices } = await store.list('EndpointSlice', { labelSelector: `${SLICE_MANAGED_BY_LABEL}=${LINK_CONTROLLER_NAME}` });
+    const origins = [...mirrors.map((m) => m.metadata.labels?.[MIRROR_LABELS.clusterName]), ...slices.map((s) => s.metadata.labels?.[MIRROR_LABELS.remoteCluster])];
+    const orphaned = new Set(origins.filter((c): c is string => c !== undefined && !targets.has(c)));
     for (const cluster of orphaned) await this.removeMirrorsOf(cluster);
     return resourceVersion;
   }

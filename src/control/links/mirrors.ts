@@ -2,14 +2,18 @@
 // `<svc>-<cluster>` in the same namespace (no selector, the remote ports) and EndpointSlices holding
 // the remote endpoints, each reached through the remote gateway by its SNI route key and verified
 // by its workload identity; for a headless service, also one mirror per instance (`web-0-cluster1`),
-// as Linkerd's service mirror makes them. Everything sent by the remote is checked: what does not
-// make sense is left out and said why, never written.
+// as Linkerd's service mirror makes them. A member of one service across clusters (global) gets
+// EndpointSlices labelled with the service's own name, so the local Service of that name merges
+// them as Kubernetes merges slices; a clusterset member (ServiceExport) gets slices only the
+// clusterset name reads. Everything sent by the remote is checked: what does not make sense is left
+// out and said why, never written.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { ExportedEndpoint, ExportedService, ServicePort as ExportedPort } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
+import { MCS_SERVICE_NAME_LABEL, REGION_LABEL } from '../../api/global.js';
 import type { Service, ServicePort } from '../../api/kinds.js';
 import { SLICE_MANAGED_BY_LABEL, SLICE_SERVICE_LABEL, type EndpointSlice, type SliceEndpoint } from '../../api/kinds/endpointslice.js';
-import { EXPORT_LABELS, isMirror, LINK_CONTROLLER_NAME, MIRROR_ANNOTATIONS, MIRROR_LABELS, type RemoteEndpointIdentity } from '../../api/kinds/strait.js';
+import { EXPORT_LABELS, isMirror, LINK_CONTROLLER_NAME, MIRROR_ANNOTATIONS, MIRROR_LABELS, type RemoteEndpointIdentity, type RemoteServiceSpec } from '../../api/kinds/strait.js';
 import { dns1035LabelError, dns1123LabelError } from '../../api/names.js';
 import type { Resource } from '../../api/types.js';
 import { parseRouteKey } from '../../api/route-keys.js';
@@ -26,6 +30,8 @@ export interface MirrorOptions {
   /** This mesh's trust domain: every remote identity must be in it. */
   trustDomain: string;
   clusterDomain?: string;
+  /** The remote cluster's region, labelled on member slices; absent or '' when it has none. */
+  region?: string;
 }
 
 export interface Mirrors {
@@ -49,9 +55,16 @@ export function exportProblem(exported: ExportedService, cluster: string): strin
   }
   const namespaceError = dns1123LabelError(exported.namespace);
   if (namespaceError) return `${what}: namespace ${namespaceError}`;
-  const nameError = dns1035LabelError(exported.name) ?? dns1035LabelError(mirrorName(exported.name, cluster));
-  if (nameError) return `${what}: its mirror name "${mirrorName(exported.name, cluster)}" ${nameError}`;
+  const nameError = dns1035LabelError(exported.name);
+  if (nameError) return `${what}: name ${nameError}`;
   return undefined;
+}
+
+/** Why a remote service cannot have a mirror (its name with the cluster's is too long), or undefined. */
+export function mirrorProblem(exported: ExportedService, cluster: string): string | undefined {
+  const name = mirrorName(exported.name, cluster);
+  const error = dns1035LabelError(name);
+  return error && `service ${exported.namespace}/${exported.name} of cluster ${cluster}: its mirror name "${name}" ${error}`;
 }
 
 /** Why a remote endpoint cannot be used, or undefined when it can. */
@@ -66,9 +79,8 @@ function endpointProblem(endpoint: ExportedEndpoint, options: MirrorOptions): st
   return undefined;
 }
 
-/** The mirrors of one remote service; `exportProblem` must have passed. */
-export function mirrorObjects(exported: ExportedService, options: MirrorOptions): Mirrors {
-  const problems: string[] = [];
+/** The ports and endpoints of a remote service that make sense; `problems` says what was left out. */
+function usable(exported: ExportedService, options: MirrorOptions, problems: string[]): { ports: ExportedPort[]; endpoints: ExportedEndpoint[] } {
   const ports = exported.ports.filter((p) => {
     const ok = p.port >= 1 && p.port <= 65535 && (p.name === '' || dns1123LabelError(p.name) === undefined);
     if (!ok) problems.push(`service ${exported.namespace}/${exported.name}: port ${JSON.stringify(p.name)} ${p.port} is not a valid service port`);
@@ -79,6 +91,13 @@ export function mirrorObjects(exported: ExportedService, options: MirrorOptions)
     if (problem) problems.push(`service ${exported.namespace}/${exported.name}: endpoint ${e.pod || e.address}: ${problem}`);
     return problem === undefined;
   });
+  return { ports, endpoints };
+}
+
+/** The mirrors of one remote service; `exportProblem` and `mirrorProblem` must have passed. */
+export function mirrorObjects(exported: ExportedService, options: MirrorOptions): Mirrors {
+  const problems: string[] = [];
+  const { ports, endpoints } = usable(exported, options, problems);
   const name = mirrorName(exported.name, options.cluster);
   const objects: Resource[] = [mirrorService(exported, name, ports, exported.headless, {}, options)];
   const slices: Resource[] = slicesFor(exported, name, endpoints, ports, options);
@@ -95,6 +114,36 @@ export function mirrorObjects(exported: ExportedService, options: MirrorOptions)
     }
   }
   return { objects: [...objects, ...slices], problems };
+}
+
+/** How a member's slices are named after the service and the cluster: `<svc>-<cluster>-global-<hash>`. */
+export type MemberKind = 'global' | 'import';
+
+/**
+ * The EndpointSlices that make a remote service a member of one service across clusters (`global`:
+ * labelled with the service's name, so the local Service of that name merges them) or of a
+ * clusterset service only (`import`: the clusterset label alone). A member with no endpoints still
+ * has one (empty) slice, so that its definition is known here. `exportProblem` must have passed.
+ */
+export function memberSlices(exported: ExportedService, kind: MemberKind, options: MirrorOptions): Mirrors {
+  const problems: string[] = [];
+  const { ports, endpoints } = usable(exported, options, problems);
+  const spec: RemoteServiceSpec = {
+    ports: ports.map((p) => ({ name: p.name, port: p.port, appProtocol: p.appProtocol })),
+    headless: exported.headless,
+    created: exported.created,
+    global: exported.global,
+    serviceExport: exported.serviceExport,
+  };
+  const labels: Record<string, string> = {
+    ...(kind === 'global' ? { [SLICE_SERVICE_LABEL]: exported.name } : {}),
+    [MCS_SERVICE_NAME_LABEL]: exported.name,
+    ...(options.region ? { [REGION_LABEL]: options.region } : {}),
+  };
+  const prefix = `${mirrorName(exported.name, options.cluster)}-${kind}`;
+  const slices = buildSlices(exported, prefix, labels, { [MIRROR_ANNOTATIONS.remoteServiceSpec]: JSON.stringify(spec) }, endpoints, ports, options);
+  if (slices.length === 0) slices.push(...buildSlices(exported, prefix, labels, { [MIRROR_ANNOTATIONS.remoteServiceSpec]: JSON.stringify(spec) }, [], ports, options, true));
+  return { objects: slices, problems };
 }
 
 function mirrorService(exported: ExportedService, name: string, ports: ExportedPort[], headless: boolean, extraLabels: Record<string, string>, options: MirrorOptions): Service {
@@ -134,7 +183,25 @@ function remoteAnnotations(exported: ExportedService, options: MirrorOptions): R
  * endpoints change.
  */
 function slicesFor(exported: ExportedService, mirror: string, endpoints: ExportedEndpoint[], ports: ExportedPort[], options: MirrorOptions): EndpointSlice[] {
+  return buildSlices(exported, mirror, { [SLICE_SERVICE_LABEL]: mirror }, {}, endpoints, ports, options);
+}
+
+/**
+ * Slices named `<prefix>-<hash>` with `labels` and `annotations` beside the link controller's own;
+ * `empty` makes the one slice of a member without endpoints.
+ */
+function buildSlices(
+  exported: ExportedService,
+  prefix: string,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+  endpoints: ExportedEndpoint[],
+  ports: ExportedPort[],
+  options: MirrorOptions,
+  empty = false,
+): EndpointSlice[] {
   const groups = new Map<string, ExportedEndpoint[]>();
+  if (empty) groups.set(JSON.stringify([]), []);
   for (const endpoint of endpoints) {
     // Only the ports the mirror has; an endpoint that serves none of them is of no use.
     const served = endpoint.ports.filter((ep) => ports.some((p) => p.name === ep.name));
@@ -148,7 +215,7 @@ function slicesFor(exported: ExportedService, mirror: string, endpoints: Exporte
   return [...groups].map(([signature, members]) => {
     const identities: Record<string, RemoteEndpointIdentity> = {};
     for (const e of [...members].sort((a, b) => a.address.localeCompare(b.address))) identities[e.address] = { identity: e.identity, sni: e.sni };
-    const slicePorts = members[0]!.ports.filter((ep) => ports.some((p) => p.name === ep.name)).map((ep) => {
+    const slicePorts = (members[0]?.ports ?? []).filter((ep) => ports.some((p) => p.name === ep.name)).map((ep) => {
       const appProtocol = ports.find((p) => p.name === ep.name)!.appProtocol;
       return { ...(ep.name ? { name: ep.name } : {}), port: ep.port, protocol: 'TCP' as const, ...(appProtocol ? { appProtocol } : {}) };
     });
@@ -162,10 +229,10 @@ function slicesFor(exported: ExportedService, mirror: string, endpoints: Exporte
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
       metadata: {
-        name: `${mirror}-${createHash('sha256').update(signature).digest('hex').slice(0, 8)}`,
+        name: `${prefix}-${createHash('sha256').update(signature).digest('hex').slice(0, 8)}`,
         namespace: exported.namespace,
         labels: {
-          [SLICE_SERVICE_LABEL]: mirror,
+          ...labels,
           [SLICE_MANAGED_BY_LABEL]: LINK_CONTROLLER_NAME,
           [MIRROR_LABELS.remoteCluster]: options.cluster,
           [MIRROR_LABELS.clusterName]: options.cluster,
@@ -174,9 +241,10 @@ function slicesFor(exported: ExportedService, mirror: string, endpoints: Exporte
           ...remoteAnnotations(exported, options),
           [MIRROR_ANNOTATIONS.gateway]: options.gateway,
           [MIRROR_ANNOTATIONS.endpointIdentities]: JSON.stringify(identities),
+          ...annotations,
         },
       },
-      addressType: isIP(members[0]!.address) === 6 ? 'IPv6' : 'IPv4',
+      addressType: members[0] && isIP(members[0].address) === 6 ? 'IPv6' : 'IPv4',
       endpoints: sliceEndpoints,
       ports: slicePorts,
     };

@@ -1,6 +1,6 @@
 // A control plane's multi-cluster side, started in one call: the mesh API (what linked clusters may
-// read of this one, on its own port) and a link controller for every Link here (what this cluster
-// reads of others). Also the admin hooks `strait link` uses: this cluster's info, and minting and
+// read of this one, on its own port), a link controller for every Link here (what this cluster
+// reads of others) and the clusterset controller (the ServiceImports those make). Also the admin hooks `strait link` uses: this cluster's info, and minting and
 // revoking link credentials.
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -12,6 +12,7 @@ import type { Store } from '../../store/store.js';
 import type { ClusterInfo, MulticlusterHooks } from '../admin.js';
 import { LinkGrants } from '../mesh-api/credentials.js';
 import { startMeshApiServer, type MeshApiService } from '../mesh-api/server.js';
+import { ClustersetController } from './clusterset.js';
 import { LinkManager } from './manager.js';
 
 export interface MulticlusterOptions {
@@ -27,6 +28,10 @@ export interface MulticlusterOptions {
   listen: { host: string; port: number };
   /** `host:port` of this cluster's gateway as other clusters reach it (may differ from where it listens, e.g. behind NAT). */
   gatewayAddress: string;
+  /** The cluster's region (mesh.json), told to linked clusters for failover by region. */
+  region?: string;
+  /** Namespace sameness for every Link that does not set its own (`strait up --sameness`). */
+  sameness: boolean;
   log: Logger;
 }
 
@@ -45,6 +50,8 @@ export interface Multicluster {
   readonly admin: MulticlusterHooks;
   /** The running link controllers, for tests. */
   readonly links: LinkManager;
+  /** The ServiceImports and conflict conditions, for tests. */
+  readonly clusterset: ClustersetController;
   /** This cluster's exported services, as they change (what its gateway routes to). */
   followExports: MeshApiService['followExports'];
   status(): MulticlusterStatus;
@@ -81,13 +88,17 @@ export async function startMulticluster(options: MulticlusterOptions): Promise<M
     identity: options.identity,
     grants,
     gatewayAddress: options.gatewayAddress,
+    region: options.region,
     log: log.child({ component: 'mesh-api' }),
     ...options.listen,
   });
-  const links = new LinkManager({ store, cluster, trustDomain: options.trustDomain, identity: options.identity, log: log.child({ component: 'links' }) });
+  const links = new LinkManager({ store, cluster, trustDomain: options.trustDomain, identity: options.identity, sameness: options.sameness, log: log.child({ component: 'links' }) });
+  const clusterset = new ClustersetController({ store, cluster, log: log.child({ component: 'clusterset' }) });
   try {
+    await clusterset.start();
     await links.start();
   } catch (err) {
+    await clusterset.stop();
     await meshApi.close();
     throw err;
   }
@@ -124,10 +135,12 @@ export async function startMulticluster(options: MulticlusterOptions): Promise<M
     meshApiAddress: meshApi.address,
     admin,
     links,
+    clusterset,
     status,
     followExports: (listener) => meshApi.service.followExports(listener),
     async stop() {
       await links.stop();
+      await clusterset.stop();
       await meshApi.close();
     },
   };

@@ -1,15 +1,102 @@
-// What a cluster exports: the Services an export rule selects (never a mirror), each with its ports
-// and its meshed pods as endpoints — address, ports, identity and the SNI route key that makes this
-// cluster's gateway splice a connection to the pod's proxy. Kept current from the discovery cache:
-// a change recomputes only the exports it can affect.
+// What a cluster exports to a linked cluster: the Services an export rule selects (never a mirror,
+// never an object of the link controller), each with its ports and its meshed pods as endpoints —
+// address, ports, identity and the SNI route key that makes this cluster's gateway splice a
+// connection to the pod's proxy — and how the caller is to take it: as a mirror (export label or
+// the credential's selector), as a member of one service across clusters (global, or every
+// service under namespace sameness), or as a member of a clusterset service (ServiceExport).
+// Kept current from the store's cache: a change recomputes only the exports it can affect.
 import { create } from '@bufbuild/protobuf';
-import { ExportedEndpointSchema, ExportedServiceSchema, ServicePortSchema, type ExportedEndpoint, type ExportedService } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
-import { isHeadless, type Pod, type Service } from '../../api/kinds.js';
+import { ExportedEndpointSchema, ExportedServiceSchema, ServicePortSchema, type ExportedEndpoint, type ExportedService, type ServicePort as ExportedPort } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
+import type { ConditionUpdate } from '../../api/conditions.js';
+import { EXPORT_TO_ANNOTATION, isGlobalService, isSharedService, parseNameList, SERVICE_CONDITIONS } from '../../api/global.js';
+import { isHeadless, type Pod, type Service, type ServiceExport } from '../../api/kinds.js';
+import { isExported, isMirror, MULTICLUSTER_NAMESPACE } from '../../api/kinds/strait.js';
 import { endpointRouteKey } from '../../api/route-keys.js';
+import type { LabelSelector } from '../../api/types.js';
 import type { CacheChange, ClusterObjects } from '../discovery/cache.js';
 import { isMeshed } from '../../api/mesh.js';
 import { isPodReady, podIdentity, resolveTargetPort, revisionOf, selectsPod, tcpPorts } from '../discovery/compute.js';
 import { portProtocol } from '../discovery/protocol.js';
+
+/** Namespaces whose services namespace sameness never shares: the mesh's own and Kubernetes'. */
+export const SYSTEM_NAMESPACES: ReadonlySet<string> = new Set([MULTICLUSTER_NAMESPACE, 'kube-system']);
+
+/** What one caller may see, from its credential and its watch request. */
+export interface ExportRule {
+  /** The credential's selector: the services mirrored as `<name>-<cluster>`; absent, those with an export label. */
+  selector?: LabelSelector;
+  /** The caller merges every service of the same name and namespace (namespace sameness). */
+  sameness: boolean;
+  /**
+   * The caller's cluster, which `strait.dev/export-to` must name. Absent: what any linked cluster
+   * may be sent (the gateway's view), so a service whose export-to names anyone counts.
+   */
+  consumer?: string;
+}
+
+/** How a caller is to take one service; undefined when the rule sends it nothing. */
+export interface ExportFlags {
+  mirror: boolean;
+  global: boolean;
+  serviceExport: boolean;
+  /** RFC 3339: the Service's creation, or the ServiceExport's for a clusterset-only member. */
+  created: string;
+}
+
+/** The clusters `strait.dev/export-to` lets see a Service: every one when absent, none when the list is malformed. */
+export function exportTargets(service: Service): { names: string[] } | 'all' | { problem: string } {
+  const text = service.metadata.annotations?.[EXPORT_TO_ANNOTATION];
+  if (text === undefined) return 'all';
+  return parseNameList(text);
+}
+
+/**
+ * The warning a Service's `strait.dev/export-to` deserves, or undefined when every cluster it names
+ * is one this cluster has minted a link credential for (`linked`).
+ */
+export function exportToCondition(service: Service, linked: ReadonlySet<string>, cluster: string): ConditionUpdate | undefined {
+  const targets = exportTargets(service);
+  if (targets === 'all') return undefined;
+  const type = SERVICE_CONDITIONS.exportTo;
+  if ('problem' in targets) return { type, status: 'False', reason: 'InvalidValue', message: `${EXPORT_TO_ANNOTATION}: ${targets.problem}; the service is exported to no cluster` };
+  const unknown = targets.names.filter((name) => !linked.has(name));
+  if (unknown.length === 0) return undefined;
+  const list = unknown.join(', ');
+  return {
+    type,
+    status: 'False',
+    reason: 'UnknownCluster',
+    message: `${EXPORT_TO_ANNOTATION} names ${unknown.length === 1 ? 'cluster' : 'clusters'} ${list}, which ${unknown.length === 1 ? 'has' : 'have'} no link to ${cluster}: nothing is exported there (strait link --from ${cluster} --to ${unknown[0]} makes one)`,
+  };
+}
+
+/** What `rule` sends of `service` (whose ServiceExport, if any, is `serviceExport`). */
+export function exportFlags(service: Service, serviceExport: ServiceExport | undefined, rule: ExportRule): ExportFlags | undefined {
+  if (isMirror(service)) return undefined;
+  const targets = exportTargets(service);
+  if (targets !== 'all' && ('problem' in targets || (rule.consumer === undefined ? targets.names.length === 0 : !targets.names.includes(rule.consumer)))) return undefined;
+  const namespace = service.metadata.namespace ?? '';
+  const shared = isSharedService(service);
+  const mirror = isExported(service, rule.selector);
+  const global = shared && (isGlobalService(service) || (rule.sameness && !SYSTEM_NAMESPACES.has(namespace)));
+  const exportedBySe = serviceExport !== undefined;
+  if (!mirror && !global && !exportedBySe) return undefined;
+  const created = (global || !exportedBySe ? service.metadata.creationTimestamp : serviceExport.metadata.creationTimestamp) ?? '';
+  return { mirror, global, serviceExport: exportedBySe, created };
+}
+
+/** A Service's ports as another cluster sees them (TCP only, the protocol spoken as appProtocol). */
+export function exportedPorts(service: Service): ExportedPort[] {
+  const annotations = service.metadata.annotations;
+  return tcpPorts(service).map((p) =>
+    create(ServicePortSchema, {
+      name: p.name ?? '',
+      port: p.port,
+      protocol: 'TCP',
+      appProtocol: p.appProtocol ?? (portProtocol(p, annotations) === 'tcp' ? 'tcp' : ''),
+    }),
+  );
+}
 
 /** The cluster objects exports are computed from. */
 export type ExportObjects = ClusterObjects & { allServices(): Iterable<Service> };
@@ -24,10 +111,8 @@ export function exportKey(namespace: string, name: string): string {
 }
 
 /** A service as another cluster sees it; `pods` are its namespace's pods (or at least those it may select). */
-export function exportedService(service: Service, pods: Iterable<Pod>, ctx: ExportContext): ExportedService {
+export function exportedService(service: Service, pods: Iterable<Pod>, ctx: ExportContext, flags: ExportFlags): ExportedService {
   const namespace = service.metadata.namespace!;
-  const ports = tcpPorts(service);
-  const annotations = service.metadata.annotations;
   const endpoints: ExportedEndpoint[] = [];
   for (const pod of pods) {
     if (!selectsPod(service, pod)) continue;
@@ -38,23 +123,18 @@ export function exportedService(service: Service, pods: Iterable<Pod>, ctx: Expo
   const exported = create(ExportedServiceSchema, {
     namespace,
     name: service.metadata.name,
-    ports: ports.map((p) =>
-      create(ServicePortSchema, {
-        name: p.name ?? '',
-        port: p.port,
-        protocol: 'TCP',
-        appProtocol: p.appProtocol ?? (portProtocol(p, annotations) === 'tcp' ? 'tcp' : ''),
-      }),
-    ),
+    ports: exportedPorts(service),
     headless: service.spec ? isHeadless(service.spec) : false,
     endpoints,
     labels: service.metadata.labels ?? {},
+    ...flags,
   });
   exported.revision = revisionOf([
     exported.ports.map((p) => [p.name, p.port, p.appProtocol]),
     exported.headless,
     exported.endpoints.map((e) => [e.address, e.ports.map((p) => [p.name, p.port]), e.pod, e.hostname, e.identity, e.sni, e.ready]),
     Object.entries(exported.labels).sort(),
+    [flags.mirror, flags.global, flags.serviceExport, flags.created],
   ]);
   return exported;
 }
@@ -159,8 +239,7 @@ export class ExportIndex {
 
   constructor(
     private readonly objects: ExportObjects,
-    /** Whether a service is exported under this index's rule. */
-    private readonly rule: (service: Service) => boolean,
+    private readonly rule: ExportRule,
     private readonly ctx: ExportContext,
   ) {
     this.pods = new PodsByLabel(objects);
@@ -197,7 +276,7 @@ export class ExportIndex {
 
   onChange(change: CacheChange): void {
     let changed = false;
-    if (change.kind === 'Service') {
+    if (change.kind === 'Service' || change.kind === 'ServiceExport') {
       changed = this.refresh(change.namespace, change.name);
     } else if (change.kind === 'Pod') {
       this.pods.update(change.namespace, change.previous as Pod | undefined, change.current as Pod | undefined);
@@ -215,7 +294,8 @@ export class ExportIndex {
     const key = exportKey(namespace, name);
     const service = this.objects.service(namespace, name);
     const before = this.exports.get(key);
-    if (!service || !this.rule(service)) {
+    const flags = service && exportFlags(service, this.objects.serviceExport(namespace, name), this.rule);
+    if (!service || !flags) {
       if (!before) return false;
       this.exports.delete(key);
       const names = this.byNamespace.get(namespace);
@@ -224,7 +304,7 @@ export class ExportIndex {
     }
     const selector = service.spec?.selector;
     const pods = selector && Object.keys(selector).length > 0 ? this.pods.candidates(namespace, selector) : [];
-    const next = exportedService(service, pods, this.ctx);
+    const next = exportedService(service, pods, this.ctx, flags);
     if (before?.revision === next.revision) return false;
     this.exports.set(key, next);
     let names = this.byNamespace.get(namespace);

@@ -20,8 +20,7 @@ import {
   type WatchExportsResponse,
 } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
 import type { Secret } from '../../api/kinds/secret.js';
-import { isExported, MULTICLUSTER_NAMESPACE } from '../../api/kinds/strait.js';
-import type { LabelSelector } from '../../api/types.js';
+import { MULTICLUSTER_NAMESPACE } from '../../api/kinds/strait.js';
 import { VERSION } from '../../api/version.js';
 import { parseCertificates } from '../../identity/pem.js';
 import { fingerprintSha256 } from '../../identity/pki.js';
@@ -33,12 +32,17 @@ import { authenticatedCaller, peerContextValues } from '../discovery/peer.js';
 import { ChangeSignal } from '../discovery/server.js';
 import { createControlPlaneServer } from '../identity-service.js';
 import { grantOf, LINKED_CLUSTER_LABEL, LinkCredentialRejected, type LinkGrant, type LinkGrants } from './credentials.js';
-import { ExportIndex } from './exports.js';
+import { ExportIndex, type ExportRule } from './exports.js';
 
 /** The mesh API's port on the control plane's address; the gateway splices `api.<cluster>…` to it. */
 export const MESH_API_PORT = 8087;
 /** Services per message of a stream's first answer: 10,000 exports go out in 20 messages, not one. */
 const BATCH = 500;
+/**
+ * How long the exports of a rule no stream uses any more are kept: the gateway keeps routing to
+ * them meanwhile, so a caller whose stream broke keeps reaching the endpoints it knows.
+ */
+const LINGER_MS = 10 * 60_000;
 /** setTimeout's longest delay; a later expiry is checked again when it fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -53,6 +57,8 @@ export interface MeshApiOptions {
   grants: LinkGrants;
   /** `host:port` other clusters should use for this cluster's gateway. */
   gatewayAddress: string;
+  /** The cluster's region, if it has one. */
+  region?: string;
   log: Logger;
 }
 
@@ -63,8 +69,8 @@ export interface MeshApiService {
   /** How many export streams are open. */
   readonly streams: number;
   /**
-   * Follows the services exported under the default rule (what the cluster's own gateway routes to):
-   * `listener` gets the current exports now and after every change. Returns the unsubscribe.
+   * Follows every service some linked cluster may be sent (what the cluster's own gateway routes
+   * to): `listener` gets them now and after every change. Returns the unsubscribe.
    */
   followExports(listener: (exports: ReadonlyMap<string, ExportedService>) => void): () => void;
   close(): void;
@@ -78,6 +84,7 @@ interface Access {
 /** An open export stream, so that revoking its credential can end it. */
 interface OpenStream {
   credentialId: string;
+  consumer: string;
   cut(reason: string): void;
 }
 
@@ -90,7 +97,8 @@ export function trustAnchorFingerprints(identity: TlsIdentity): string[] {
 export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions): MeshApiService {
   const { log } = options;
   const ctx = { cluster: options.cluster, trustDomain: options.trustDomain };
-  const indexes = new Map<string, { index: ExportIndex; users: number }>();
+  /** Exports by rule; `revoked`: its consumer's credential was revoked, so it goes as soon as no stream uses it. */
+  const indexes = new Map<string, { index: ExportIndex; rule: ExportRule; users: number; linger?: NodeJS.Timeout; revoked?: boolean }>();
   const cache: ResourceCache = new ResourceCache(options.store, {
     onChange: (change) => indexes.forEach(({ index }) => index.onChange(change)),
     onResync: () => indexes.forEach(({ index }) => index.rebuild()),
@@ -100,7 +108,19 @@ export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions):
   ready.catch((err: unknown) => log.error({ err: (err as Error).message }, 'mesh API: cannot read the store'));
   const closing = new AbortController();
   const open = new Set<OpenStream>();
-  const revocations = watchRevocations(options.store, open, log);
+  // A revoked cluster's exports stop lingering: the gateway stops routing what only it was sent.
+  const revocations = watchRevocations(options.store, open, log, (consumer, credentialId) => {
+    // Still linked by another credential (strait link again mints a new one, then revokes the old).
+    if ([...open].some((stream) => stream.consumer === consumer && stream.credentialId !== credentialId)) return;
+    for (const [key, entry] of indexes) {
+      if (entry.rule.consumer !== consumer) continue;
+      entry.revoked = true;
+      if (entry.users > 0) continue;
+      clearTimeout(entry.linger);
+      indexes.delete(key);
+      routesChanged();
+    }
+  });
   const controlPlane = controlPlaneSpiffeId(options.trustDomain);
 
   const info = () =>
@@ -111,28 +131,62 @@ export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions):
       trustAnchorFingerprints: trustAnchorFingerprints(options.identity),
       trustDomain: options.trustDomain,
       version: VERSION,
+      region: options.region ?? '',
     });
 
-  /** The exports a grant may see, shared by every stream with the same rule. */
-  const acquire = (selector: LabelSelector | undefined) => {
-    const key = JSON.stringify(selector ?? null);
+  // The gateway routes to the union of every rule's exports; a change to any is passed on once per turn.
+  const routable = new Set<(exports: ReadonlyMap<string, ExportedService>) => void>();
+  let routesPending = false;
+  const routesChanged = () => {
+    if (routesPending || routable.size === 0) return;
+    routesPending = true;
+    queueMicrotask(() => {
+      routesPending = false;
+      const union = new Map<string, ExportedService>();
+      for (const { index } of indexes.values()) for (const [key, service] of index.current) union.set(key, service);
+      for (const listener of routable) listener(union);
+    });
+  };
+
+  /** The exports a rule allows, shared by every stream with the same rule. */
+  const acquire = (rule: ExportRule) => {
+    const key = JSON.stringify([rule.selector ?? null, rule.sameness, rule.consumer ?? null]);
     let entry = indexes.get(key);
-    if (!entry) indexes.set(key, (entry = { index: new ExportIndex(cache, (service) => isExported(service, selector), ctx), users: 0 }));
+    if (!entry) {
+      const index = new ExportIndex(cache, rule, ctx);
+      index.listen(routesChanged);
+      indexes.set(key, (entry = { index, rule, users: 0 }));
+      routesChanged();
+    }
+    clearTimeout(entry.linger);
+    entry.revoked = false;
     entry.users++;
+    const held = entry;
     return {
-      index: entry.index,
+      index: held.index,
       release: () => {
-        if (--entry.users === 0) indexes.delete(key);
+        if (--held.users > 0) return;
+        if (held.revoked) {
+          indexes.delete(key);
+          return routesChanged();
+        }
+        held.linger = setTimeout(() => {
+          if (held.users > 0 || indexes.get(key) !== held) return;
+          indexes.delete(key);
+          routesChanged();
+        }, LINGER_MS);
+        held.linger.unref();
       },
     };
   };
 
   const followExports = (listener: (exports: ReadonlyMap<string, ExportedService>) => void) => {
-    const { index, release } = acquire(undefined);
-    const stop = index.listen(() => listener(index.current));
-    void ready.then(() => listener(index.current));
+    // What any linked cluster may be sent without asking for sameness, routed whether or not one watches.
+    const { release } = acquire({ sameness: false });
+    routable.add(listener);
+    void ready.then(routesChanged);
     return () => {
-      stop();
+      routable.delete(listener);
       release();
     };
   };
@@ -176,14 +230,14 @@ export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions):
     async *watchExports(req, handler): AsyncGenerator<WatchExportsResponse> {
       const { grant } = await start(handler);
       const cut = new AbortController();
-      const stream: OpenStream = { credentialId: grant.id, cut: (reason) => cut.abort(reason) };
+      const stream: OpenStream = { credentialId: grant.id, consumer: grant.consumer, cut: (reason) => cut.abort(reason) };
       open.add(stream);
       const expiry = expiryTimer(grant.expiresAt, () => stream.cut(`link credential expired at ${grant.expiresAt.toISOString()}; run strait link again for a new one`));
       const signal = AbortSignal.any([handler.signal, closing.signal, cut.signal]);
-      const { index, release } = acquire(grant.selector);
+      const { index, release } = acquire({ selector: grant.selector, sameness: req.sameness, consumer: grant.consumer });
       const changes = new ChangeSignal();
       const unlisten = index.listen(() => changes.notify());
-      log.info({ consumer: grant.consumer, credential: grant.id, resumed: req.known.length }, 'mesh API: export stream opened');
+      log.info({ consumer: grant.consumer, credential: grant.id, resumed: req.known.length, sameness: req.sameness }, 'mesh API: export stream opened');
       try {
         const held = new Map(req.known.map((k) => [`${k.namespace}/${k.name}`, k.revision]));
         let first = true;
@@ -214,6 +268,7 @@ export function registerMeshApi(router: ConnectRouter, options: MeshApiOptions):
     followExports,
     close() {
       closing.abort();
+      for (const { linger } of indexes.values()) clearTimeout(linger);
       revocations.stop();
       cache.stop();
     },
@@ -255,8 +310,8 @@ function expiryTimer(expiresAt: Date, onExpiry: () => void): { stop(): void } {
   return { stop: () => clearTimeout(timer) };
 }
 
-/** Ends the open streams of credentials whose records are deleted (revoked). */
-function watchRevocations(store: Store, open: Set<OpenStream>, log: Logger): { stop(): void } {
+/** Ends the open streams of credentials whose records are deleted (revoked), and tells `onRevoked` whose they were. */
+function watchRevocations(store: Store, open: Set<OpenStream>, log: Logger, onRevoked: (consumer: string, credentialId: string) => void): { stop(): void } {
   let watch: Watch | undefined;
   let stopped = false;
   const subscribe = () => {
@@ -269,6 +324,7 @@ function watchRevocations(store: Store, open: Set<OpenStream>, log: Logger): { s
         for (const stream of open) {
           if (stream.credentialId === grant.id) stream.cut(`link credential ${grant.id} for cluster ${grant.consumer} was revoked (strait unlink)`);
         }
+        onRevoked(grant.consumer, grant.id);
       },
       (err) => {
         if (stopped) return;

@@ -285,7 +285,7 @@ test('an unknown kind, or a kind at an apiVersion Strait does not serve', async 
     'test.yaml: document 1 (Deploymnet x): kind: unknown kind "Deploymnet"; did you mean "Deployment" (apps/v1)?',
   ]);
   assert.deepEqual(await errors('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n'), [
-    'test.yaml: document 1 (ConfigMap x): kind: unknown kind "ConfigMap" (v1); Strait serves Namespace, Service, ServiceAccount, Pod, Deployment, StatefulSet, TrafficSplit, ServiceProfile, EndpointSlice, Secret, Link',
+    'test.yaml: document 1 (ConfigMap x): kind: unknown kind "ConfigMap" (v1); Strait serves Namespace, Service, ServiceAccount, Pod, Deployment, StatefulSet, TrafficSplit, ServiceProfile, EndpointSlice, Secret, Link, ServiceExport, ServiceImport',
   ]);
   assert.deepEqual(await errors('apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: x}\n'), [
     'test.yaml: document 1 (Deployment x): apiVersion: Deployment is served as apps/v1, not "extensions/v1beta1"',

@@ -61,6 +61,15 @@ test('--print holds a placeholder, never a token; --gateway-address replaces the
   assert.equal((objects[2]!.spec as { gatewayAddress: string }).gatewayAddress, '203.0.113.7:4143');
 });
 
+test('--sameness and --no-sameness set the Link’s spec.sameness; without either the mesh setting holds', async () => {
+  const sameness = (request: { sameness?: boolean }) => (linkResources(info('cluster1'), info('cluster2'), undefined, request)[2]!.spec as { sameness?: boolean }).sameness;
+  assert.equal(sameness({ sameness: true }), true);
+  assert.equal(sameness({ sameness: false }), false);
+  assert.equal(sameness({}), undefined);
+  const validated = await validateDocuments(toDocuments(linkResources(info('cluster1'), info('cluster2'), 'the.token.value', { sameness: false }), 'strait link'));
+  assert.ok(validated.ok, validated.ok ? '' : validated.errors.map((e) => e.format()).join('\n'));
+});
+
 test('--selector takes kubectl’s syntax', () => {
   assert.deepEqual(selectorFrom('app=web,tier in (a,b),!canary'), {
     matchLabels: { app: 'web' },

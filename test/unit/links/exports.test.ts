@@ -11,6 +11,7 @@ import { LocalStore } from '../../../src/store/local.js';
 import { addPod, service, setReady, settle, startCache } from '../discovery/fixtures.js';
 
 const CTX = { cluster: 'cluster1', trustDomain: 'cluster.local' };
+const AS_MIRROR = { mirror: true, global: false, serviceExport: false, created: '' };
 const exported = { 'mirror.linkerd.io/exported': 'true' };
 
 function labelled(name: string, labels: Record<string, string>, options: Parameters<typeof service>[1] = {}): Service {
@@ -58,7 +59,7 @@ describe('exported services', () => {
     await addPod(store, 'helloworld-plain', { ip: '127.20.1.3', meshed: false });
     await addPod(store, 'helloworld-pending', {});
     await settle();
-    const result = exportedService(cache.service('sample', 'helloworld')!, cache.pods('sample'), CTX);
+    const result = exportedService(cache.service('sample', 'helloworld')!, cache.pods('sample'), CTX, AS_MIRROR);
     assert.deepEqual(
       result.ports.map((p) => [p.name, p.port, p.appProtocol]),
       [
@@ -93,7 +94,7 @@ describe('exported services', () => {
       await setReady(store, name, name === 'web-0' ? '127.20.1.10' : '127.20.1.11', true);
     }
     await settle();
-    const result = exportedService(cache.service('sample', 'web')!, cache.pods('sample'), CTX);
+    const result = exportedService(cache.service('sample', 'web')!, cache.pods('sample'), CTX, AS_MIRROR);
     assert.equal(result.headless, true);
     assert.deepEqual(result.endpoints.map((e) => [e.pod, e.hostname]), [['web-0', 'web-0'], ['web-1', '']]);
   });
@@ -102,7 +103,7 @@ describe('exported services', () => {
     // The cache passes its changes on, as the mesh API's does.
     cache.stop();
     cache = await startCache(store, (change) => index.onChange(change));
-    const index = new ExportIndex(cache, (s) => isExported(s), CTX);
+    const index = new ExportIndex(cache, { sameness: false }, CTX);
     let notified = 0;
     index.listen(() => notified++);
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { create } from '@bufbuild/protobuf';
 import { ExportedEndpointSchema, ExportedServiceSchema, type ExportedEndpoint, type ExportedService } from '../../../src/api/gen/strait/mesh/v1/mesh_pb.js';
 import type { EndpointSlice } from '../../../src/api/kinds/endpointslice.js';
-import { exportProblem, mirrorObjects, type MirrorOptions } from '../../../src/control/links/mirrors.js';
+import { exportProblem, mirrorObjects, mirrorProblem, type MirrorOptions } from '../../../src/control/links/mirrors.js';
 import { parseEndpointIdentities } from '../../../src/api/kinds/strait.js';
 import { validateDocuments } from '../../../src/api/validate.js';
 import { toDocuments } from '../../../src/api/codec.js';
@@ -141,7 +141,9 @@ describe('what is not mirrored', () => {
 
   it('names that cannot be a Service here are refused', () => {
     assert.match(exportProblem(remote({ namespace: 'Bad_NS' }), 'cluster1')!, /namespace/);
-    assert.match(exportProblem(remote({ name: 'x'.repeat(60) }), 'cluster1')!, /its mirror name "x{60}-cluster1" must be no more than 63 characters/);
+    assert.equal(exportProblem(remote({ name: 'x'.repeat(60) }), 'cluster1'), undefined);
+    assert.match(mirrorProblem(remote({ name: 'x'.repeat(60) }), 'cluster1')!, /its mirror name "x{60}-cluster1" must be no more than 63 characters/);
     assert.equal(exportProblem(remote(), 'cluster1'), undefined);
+    assert.equal(mirrorProblem(remote(), 'cluster1'), undefined);
   });
 });

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file strait/mesh/v1/mesh.proto.
  */
 export const file_strait_mesh_v1_mesh: GenFile = /*@__PURE__*/
-  fileDesc("ChlzdHJhaXQvbWVzaC92MS9tZXNoLnByb3RvEg5zdHJhaXQubWVzaC52MSINCgtJbmZvUmVxdWVzdCKWAQoMSW5mb1Jlc3BvbnNlEg8KB2NsdXN0ZXIYASABKAkSEgoKY2x1c3Rlcl9pZBgCIAEoCRIXCg9nYXRld2F5X2FkZHJlc3MYAyABKAkSIQoZdHJ1c3RfYW5jaG9yX2ZpbmdlcnByaW50cxgEIAMoCRIUCgx0cnVzdF9kb21haW4YBSABKAkSDwoHdmVyc2lvbhgGIAEoCSJCChNXYXRjaEV4cG9ydHNSZXF1ZXN0EisKBWtub3duGAEgAygLMhwuc3RyYWl0Lm1lc2gudjEuS25vd25TZXJ2aWNlIkEKDEtub3duU2VydmljZRIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIQCghyZXZpc2lvbhgDIAEoCSKGAQoUV2F0Y2hFeHBvcnRzUmVzcG9uc2USMQoIc2VydmljZXMYASADKAsyHy5zdHJhaXQubWVzaC52MS5FeHBvcnRlZFNlcnZpY2USKwoHcmVtb3ZlZBgCIAMoCzIaLnN0cmFpdC5tZXNoLnYxLlNlcnZpY2VSZWYSDgoGc3luY2VkGAMgASgIIi0KClNlcnZpY2VSZWYSEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkiowIKD0V4cG9ydGVkU2VydmljZRIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIqCgVwb3J0cxgDIAMoCzIbLnN0cmFpdC5tZXNoLnYxLlNlcnZpY2VQb3J0EhAKCGhlYWRsZXNzGAQgASgIEjMKCWVuZHBvaW50cxgFIAMoCzIgLnN0cmFpdC5tZXNoLnYxLkV4cG9ydGVkRW5kcG9pbnQSOwoGbGFiZWxzGAYgAygLMisuc3RyYWl0Lm1lc2gudjEuRXhwb3J0ZWRTZXJ2aWNlLkxhYmVsc0VudHJ5EhAKCHJldmlzaW9uGAcgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiUQoLU2VydmljZVBvcnQSDAoEbmFtZRgBIAEoCRIMCgRwb3J0GAIgASgNEhAKCHByb3RvY29sGAMgASgJEhQKDGFwcF9wcm90b2NvbBgEIAEoCSKdAQoQRXhwb3J0ZWRFbmRwb2ludBIPCgdhZGRyZXNzGAEgASgJEisKBXBvcnRzGAIgAygLMhwuc3RyYWl0Lm1lc2gudjEuRW5kcG9pbnRQb3J0EgsKA3BvZBgDIAEoCRIQCghob3N0bmFtZRgEIAEoCRIQCghpZGVudGl0eRgFIAEoCRILCgNzbmkYBiABKAkSDQoFcmVhZHkYByABKAgiKgoMRW5kcG9pbnRQb3J0EgwKBG5hbWUYASABKAkSDAoEcG9ydBgCIAEoDTKmAQoETWVzaBJBCgRJbmZvEhsuc3RyYWl0Lm1lc2gudjEuSW5mb1JlcXVlc3QaHC5zdHJhaXQubWVzaC52MS5JbmZvUmVzcG9uc2USWwoMV2F0Y2hFeHBvcnRzEiMuc3RyYWl0Lm1lc2gudjEuV2F0Y2hFeHBvcnRzUmVxdWVzdBokLnN0cmFpdC5tZXNoLnYxLldhdGNoRXhwb3J0c1Jlc3BvbnNlMAFiBnByb3RvMw");
+  fileDesc("ChlzdHJhaXQvbWVzaC92MS9tZXNoLnByb3RvEg5zdHJhaXQubWVzaC52MSINCgtJbmZvUmVxdWVzdCKmAQoMSW5mb1Jlc3BvbnNlEg8KB2NsdXN0ZXIYASABKAkSEgoKY2x1c3Rlcl9pZBgCIAEoCRIXCg9nYXRld2F5X2FkZHJlc3MYAyABKAkSIQoZdHJ1c3RfYW5jaG9yX2ZpbmdlcnByaW50cxgEIAMoCRIUCgx0cnVzdF9kb21haW4YBSABKAkSDwoHdmVyc2lvbhgGIAEoCRIOCgZyZWdpb24YByABKAkiVAoTV2F0Y2hFeHBvcnRzUmVxdWVzdBIrCgVrbm93bhgBIAMoCzIcLnN0cmFpdC5tZXNoLnYxLktub3duU2VydmljZRIQCghzYW1lbmVzcxgCIAEoCCJBCgxLbm93blNlcnZpY2USEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSEAoIcmV2aXNpb24YAyABKAkihgEKFFdhdGNoRXhwb3J0c1Jlc3BvbnNlEjEKCHNlcnZpY2VzGAEgAygLMh8uc3RyYWl0Lm1lc2gudjEuRXhwb3J0ZWRTZXJ2aWNlEisKB3JlbW92ZWQYAiADKAsyGi5zdHJhaXQubWVzaC52MS5TZXJ2aWNlUmVmEg4KBnN5bmNlZBgDIAEoCCItCgpTZXJ2aWNlUmVmEhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIuwCCg9FeHBvcnRlZFNlcnZpY2USEQoJbmFtZXNwYWNlGAEgASgJEgwKBG5hbWUYAiABKAkSKgoFcG9ydHMYAyADKAsyGy5zdHJhaXQubWVzaC52MS5TZXJ2aWNlUG9ydBIQCghoZWFkbGVzcxgEIAEoCBIzCgllbmRwb2ludHMYBSADKAsyIC5zdHJhaXQubWVzaC52MS5FeHBvcnRlZEVuZHBvaW50EjsKBmxhYmVscxgGIAMoCzIrLnN0cmFpdC5tZXNoLnYxLkV4cG9ydGVkU2VydmljZS5MYWJlbHNFbnRyeRIQCghyZXZpc2lvbhgHIAEoCRIOCgZnbG9iYWwYCCABKAgSFgoOc2VydmljZV9leHBvcnQYCSABKAgSDwoHY3JlYXRlZBgKIAEoCRIOCgZtaXJyb3IYCyABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJRCgtTZXJ2aWNlUG9ydBIMCgRuYW1lGAEgASgJEgwKBHBvcnQYAiABKA0SEAoIcHJvdG9jb2wYAyABKAkSFAoMYXBwX3Byb3RvY29sGAQgASgJIp0BChBFeHBvcnRlZEVuZHBvaW50Eg8KB2FkZHJlc3MYASABKAkSKwoFcG9ydHMYAiADKAsyHC5zdHJhaXQubWVzaC52MS5FbmRwb2ludFBvcnQSCwoDcG9kGAMgASgJEhAKCGhvc3RuYW1lGAQgASgJEhAKCGlkZW50aXR5GAUgASgJEgsKA3NuaRgGIAEoCRINCgVyZWFkeRgHIAEoCCIqCgxFbmRwb2ludFBvcnQSDAoEbmFtZRgBIAEoCRIMCgRwb3J0GAIgASgNMqYBCgRNZXNoEkEKBEluZm8SGy5zdHJhaXQubWVzaC52MS5JbmZvUmVxdWVzdBocLnN0cmFpdC5tZXNoLnYxLkluZm9SZXNwb25zZRJbCgxXYXRjaEV4cG9ydHMSIy5zdHJhaXQubWVzaC52MS5XYXRjaEV4cG9ydHNSZXF1ZXN0GiQuc3RyYWl0Lm1lc2gudjEuV2F0Y2hFeHBvcnRzUmVzcG9uc2UwAWIGcHJvdG8z");
 
 /**
  * @generated from message strait.mesh.v1.InfoRequest
@@ -70,6 +70,14 @@ export type InfoResponse = Message<"strait.mesh.v1.InfoResponse"> & {
    * @generated from field: string version = 6;
    */
   version: string;
+
+  /**
+   * The cluster's region (`strait up --region`), empty when it has none: failover preferences may
+   * name regions as well as clusters.
+   *
+   * @generated from field: string region = 7;
+   */
+  region: string;
 };
 
 /**
@@ -89,6 +97,15 @@ export type WatchExportsRequest = Message<"strait.mesh.v1.WatchExportsRequest"> 
    * @generated from field: repeated strait.mesh.v1.KnownService known = 1;
    */
   known: KnownService[];
+
+  /**
+   * Namespace sameness: the caller treats every service of the same name and namespace as one, so
+   * send every service this cluster may share with it (all but mirrors, system namespaces, and
+   * those that opt out), not only the exported ones.
+   *
+   * @generated from field: bool sameness = 2;
+   */
+  sameness: boolean;
 };
 
 /**
@@ -228,6 +245,38 @@ export type ExportedService = Message<"strait.mesh.v1.ExportedService"> & {
    * @generated from field: string revision = 7;
    */
   revision: string;
+
+  /**
+   * One service across clusters: the caller merges it with its own service of the same name and
+   * namespace (`service.cilium.io/global` or `strait.dev/global`, or namespace sameness).
+   *
+   * @generated from field: bool global = 8;
+   */
+  global: boolean;
+
+  /**
+   * A ServiceExport (multicluster.x-k8s.io) names it: it belongs to the clusterset's
+   * `<name>.<namespace>.svc.clusterset.local`.
+   *
+   * @generated from field: bool service_export = 9;
+   */
+  serviceExport: boolean;
+
+  /**
+   * When this definition was made (the Service's, or the ServiceExport's for an MCS export;
+   * RFC 3339): of conflicting definitions the oldest wins.
+   *
+   * @generated from field: string created = 10;
+   */
+  created: string;
+
+  /**
+   * True when it is sent because a label or the link's selector exports it: the caller mirrors it
+   * as `<name>-<cluster>`.
+   *
+   * @generated from field: bool mirror = 11;
+   */
+  mirror: boolean;
 };
 
 /**
