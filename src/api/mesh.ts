@@ -7,6 +7,12 @@ export const PROXY_CONTAINER = 'strait-proxy';
 /** The proxy's ports on the pod's address, as Linkerd's proxy uses them. */
 export const PROXY_PORTS = { outbound: 4140, inbound: 4143, admin: 4191 } as const;
 
+/**
+ * Error metadata discovery sets (to "true") when a name can never be a service, so a proxy answers
+ * it "no such service" for good; an error without it (a stream cut short) is retried.
+ */
+export const NOT_A_SERVICE_NAME_METADATA = 'strait-not-a-service-name';
+
 /** Service annotation choosing the balancer: `ewma` (default) or `round-robin`. */
 export const LOAD_BALANCER_ANNOTATION = 'strait.dev/load-balancer';
 

@@ -7,14 +7,17 @@ import { UnknownKindError } from '../api/kinds.js';
 import { VERSION } from '../api/version.js';
 import { AdminError } from '../control/admin-client.js';
 import { registerCertsCommands } from './certs.js';
+import { registerCheckCommand } from './check.js';
 import { registerClusterCommands } from './cluster-commands.js';
 import { registerLinkCommands } from './link.js';
 import { registerComponentCommands } from './component-commands.js';
+import { registerDemoCommand } from './demo.js';
 import { CliError } from './context.js';
 import { colour } from './output.js';
 import { registerMulticlusterCommands } from './multicluster-commands.js';
 import { registerPodCommands } from './pod-commands.js';
 import { registerResourceCommands } from './resource-commands.js';
+import { registerServiceCommands } from './service-list.js';
 import { registerStatCommand } from './stat.js';
 
 function buildProgram(): Command {
@@ -25,6 +28,7 @@ function buildProgram(): Command {
     .option('-n, --namespace <ns>', 'the namespace (default: default)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerDemoCommand(program);
   registerClusterCommands(program);
   registerComponentCommands(program);
   registerResourceCommands(program);
@@ -33,6 +37,8 @@ function buildProgram(): Command {
   registerCertsCommands(program);
   registerLinkCommands(program);
   registerStatCommand(program);
+  registerServiceCommands(program);
+  registerCheckCommand(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseManifests, toDocuments, type ManifestDocument } from '../api/codec.js';
-import { ManifestError } from '../api/issues.js';
+import { ManifestError, ManifestIssue, type FieldPath } from '../api/issues.js';
 import { matchesSelector, SelectorSyntaxError } from '../api/labels.js';
 import { applyNamespace, NamespaceMismatchError } from '../api/namespace.js';
 import type { Resource } from '../api/types.js';
@@ -45,6 +45,14 @@ export interface ReadOptions {
   recursive?: boolean;
   /** Objects built by a command rather than read from a file. */
   documents?: Resource[];
+  /** Checks beyond the manifests themselves (against the mesh), on each valid object; any problem refuses them all. */
+  check?: (object: Resource) => ObjectProblem[] | Promise<ObjectProblem[]>;
+}
+
+/** A problem with one field of an object, found by `ReadOptions.check`. */
+export interface ObjectProblem {
+  path: FieldPath;
+  reason: string;
 }
 
 /** Every object in `paths`, validated and defaulted; throws on the first file with any problem. */
@@ -53,6 +61,7 @@ export async function readManifests(paths: string[], opts: ReadOptions = {}): Pr
   for (const path of paths) for (const { source, text } of readSource(path, opts.recursive ?? false)) docs.push(...parseManifests(text, source));
   const result = await validateDocuments(docs);
   if (!result.ok) throw new ManifestError(result.errors);
+  if (opts.check) await checkEach(docs, result.resources, opts.check);
   let resources = result.resources;
   if (opts.selector !== undefined) {
     try {
@@ -68,4 +77,16 @@ export async function readManifests(paths: string[], opts: ReadOptions = {}): Pr
     if (err instanceof NamespaceMismatchError) throw new CliError(err.message);
     throw err;
   }
+}
+
+/** Runs `check` on every object (each valid document gave one, in order) and refuses them all with every problem found. */
+async function checkEach(docs: ManifestDocument[], resources: Resource[], check: NonNullable<ReadOptions['check']>): Promise<void> {
+  const issues: ManifestIssue[] = [];
+  for (const [i, object] of resources.entries()) {
+    const doc = docs[i]!;
+    for (const { path, reason } of await check(object)) {
+      issues.push(new ManifestIssue({ source: doc.source, index: doc.index, item: doc.item, kind: object.kind, name: object.metadata.name, path, reason }));
+    }
+  }
+  if (issues.length > 0) throw new ManifestError(issues);
 }

@@ -2,10 +2,12 @@
 import type { Command } from 'commander';
 import { ignoredFields } from '../api/fields.js';
 import { resolveKind, type KindDefinition as KindInfo } from '../api/kinds.js';
+import { formatPath } from '../api/issues.js';
 import { describeRef, type Resource, type ResourceRef } from '../api/types.js';
 import { AdminError } from '../control/admin-client.js';
 import { CliError, clusterContext, UsageError, type ClusterContext } from './context.js';
 import { readManifests } from './manifests.js';
+import { meshCheck } from './mesh-checks.js';
 import { describeResource } from './describe.js';
 import { printerFor } from './printers.js';
 import { toJson, toYaml } from '../api/codec.js';
@@ -49,7 +51,12 @@ export function registerResourceCommands(program: Command): void {
     .option('--dry-run', 'validate and show what would change, change nothing')
     .action(async (opts: { filename: string[]; selector?: string; recursive?: boolean; dryRun?: boolean }, cmd: Command) => {
       const ctx = clusterContext(cmd);
-      const objects = await readManifests(opts.filename, { namespace: ctx.namespaceGiven ? ctx.namespace : undefined, selector: opts.selector, recursive: opts.recursive });
+      const objects = await readManifests(opts.filename, {
+        namespace: ctx.namespaceGiven ? ctx.namespace : undefined,
+        selector: opts.selector,
+        recursive: opts.recursive,
+        check: meshCheck(ctx),
+      });
       if (objects.length === 0) throw new CliError(`no objects passed to apply${opts.selector ? ` (none matched selector ${opts.selector})` : ''}`);
       const results = await ctx.client.apply(objects, opts.dryRun).catch(refused);
       for (const r of results) {
@@ -257,7 +264,12 @@ export function registerResourceCommands(program: Command): void {
           }
           current[key] = value;
         }
-        const [result] = await ctx.client.apply([{ ...obj, metadata: { ...obj.metadata, [field]: current } }]).catch(refused);
+        // Without the status: it is the control plane's to write (the store keeps it), and a pod's is not a manifest's.
+        const { status: _status, ...desired } = obj;
+        const changed = { ...desired, metadata: { ...obj.metadata, [field]: current } };
+        const problems = await meshCheck(ctx)(changed);
+        if (problems.length > 0) throw new CliError(`${qualifiedName(split.kind, name)} was not ${verb === 'label' ? 'labeled' : 'annotated'}; nothing was changed:`, 1, problems.map((p) => `${formatPath(p.path)}: ${p.reason}`));
+        const [result] = await ctx.client.apply([changed]).catch(refused);
         const done = field === 'labels' ? 'labeled' : 'annotated';
         console.log(`${qualifiedName(split.kind, name)} ${result?.outcome === 'unchanged' ? 'not ' + done : done}`);
       });
@@ -283,7 +295,7 @@ async function mustGet(ctx: ClusterContext, kind: KindInfo, name: string): Promi
  * The Deployment `kubectl create deployment` writes: label `app: <name>`, one container named after
  * the image (`curlimages/curl:8.1` → `curl`). Numbers are checked by the manifest validation after.
  */
-function deploymentFor(name: string, namespace: string, opts: { image: string; replicas: string; port?: string }, command: string[]): Resource {
+export function deploymentFor(name: string, namespace: string, opts: { image: string; replicas: string; port?: string }, command: string[]): Resource {
   const replicas = Number(opts.replicas);
   if (!/^\d+$/.test(opts.replicas)) throw new UsageError(`--replicas must be a whole number, got "${opts.replicas}"`);
   if (opts.port !== undefined && !/^\d+$/.test(opts.port)) throw new UsageError(`--port must be a port number, got "${opts.port}"`);

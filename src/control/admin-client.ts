@@ -4,7 +4,8 @@ import type { Readable } from 'node:stream';
 import { UserError } from '../api/errors.js';
 import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import type { ApplyResult, DeleteResult, ListResult } from '../store/store.js';
-import type { ClusterInfo, GatewayStatusReport, IssuedCredential } from './admin.js';
+import type { ClusterInfo, GatewayStatusReport, IdentityReport, IssuedCredential } from './admin.js';
+import type { ServiceListing } from './discovery/listing.js';
 import type { TrafficWindow } from './metrics/history.js';
 
 export class AdminError extends UserError {
@@ -58,6 +59,11 @@ export class AdminClient {
     return ((await this.call('POST', '/apply', { objects, dryRun })) as { results: ApplyResult[] }).results;
   }
 
+  /** Replaces an object's status (what a kubelet or a controller reports); resolves with the object. */
+  updateStatus(ref: ResourceRef, status: unknown): Promise<Resource> {
+    return this.call('POST', '/status', { ref, status }) as Promise<Resource>;
+  }
+
   async delete(refs: ResourceRef[]): Promise<DeleteResult[]> {
     return ((await this.call('POST', '/delete', { refs })) as { results: DeleteResult[] }).results;
   }
@@ -65,6 +71,11 @@ export class AdminClient {
   /** What each meshed pod's proxy counted over the last `windowSeconds`, read fresh. */
   stats(windowSeconds: number): Promise<TrafficWindow> {
     return this.call('GET', `/stats?window=${windowSeconds}`) as Promise<TrafficWindow>;
+  }
+
+  /** Every service callers in the cluster can name, with its backends, their state and tiers; one namespace's when given. */
+  services(namespace?: string): Promise<ServiceListing> {
+    return this.call('GET', `/services${namespace ? `?namespace=${enc(namespace)}` : ''}`) as Promise<ServiceListing>;
   }
 
   /** The cluster's name, id, gateway address and trust anchors, as linked clusters see them. */
@@ -85,6 +96,11 @@ export class AdminClient {
   /** Revokes link credentials minted for `consumer`: only `only`, all but `except`, or all; returns the ids revoked. */
   async revokeLinkCredentials(request: { consumer: string; only?: string; except?: string }): Promise<string[]> {
     return ((await this.call('POST', '/multicluster/revoke', request)) as { revoked: string[] }).revoked;
+  }
+
+  /** The certificates the cluster's CA signs under: its own chain up to the issuer, and the trust anchors. */
+  identity(): Promise<IdentityReport> {
+    return this.call('GET', '/identity') as Promise<IdentityReport>;
   }
 
   gateway(): Promise<GatewayStatusReport> {

@@ -5,6 +5,7 @@ import { chmodSync, unlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import { ConflictError, ExpiredError, NotFoundError, type Store } from '../store/store.js';
+import type { ServiceListing } from './discovery/listing.js';
 import type { TrafficWindow } from './metrics/history.js';
 
 export interface AdminHooks {
@@ -20,6 +21,17 @@ export interface AdminHooks {
   gateway?: GatewayHooks;
   /** What each meshed pod's proxy counted over the last `windowSeconds`; absent when metrics are not collected. */
   stats?(windowSeconds: number): Promise<TrafficWindow>;
+  /** Every service callers in this cluster can name, with its backends, their state and tiers (from discovery's cache). */
+  services?(options: { namespace?: string }): ServiceListing;
+  /** The certificates the cluster's CA signs under (never a key), for `strait check`. */
+  identity?(): IdentityReport;
+}
+
+/** The control plane's own certificate chain (its certificate, then the issuer it was signed by) and trust anchors, PEM. */
+export interface IdentityReport {
+  trustDomain: string;
+  certChainPem: string;
+  trustBundlePem: string;
 }
 
 export interface GatewayStatusReport {
@@ -153,6 +165,12 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
           throw err;
         }
       }
+      case 'GET /identity':
+        if (!hooks.identity) throw new HttpError(404, 'this control plane reports no identity');
+        return send(res, 200, hooks.identity());
+      case 'GET /services':
+        if (!hooks.services) throw new HttpError(404, 'this control plane runs no discovery');
+        return send(res, 200, hooks.services({ namespace: q.get('namespace') ?? undefined }));
       case 'GET /multicluster':
         if (parts[1] === 'status') return send(res, 200, multicluster().status());
         return send(res, 200, multicluster().info());

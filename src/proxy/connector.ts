@@ -30,6 +30,14 @@ export function meshTarget(endpoint: Endpoint & { identity: string }, defaultInb
 /** Connecting failed before anything of the request was sent: safe to try another endpoint. */
 export class ConnectFailed extends Error {
   override name = 'ConnectFailed';
+
+  constructor(
+    message: string,
+    /** No TCP connection to host:port could be made (refused, unreachable, timed out): for a gateway, nothing behind it can be reached. */
+    readonly unreachable = false,
+  ) {
+    super(message);
+  }
 }
 
 /** HTTP/2 settings on both sides of the mesh: windows large enough that one stream fills a fast link. */
@@ -82,6 +90,7 @@ export class MeshConnector {
 
   private connect(target: MeshTarget, labels: MetricLabels): PooledSession {
     const socket = this.tlsConnect(target, 'h2');
+    const reached = tcpConnected(socket);
     this.options.metrics.tcpSeries(labels).track(socket);
     const session = http2.connect(`http://${target.host}:${target.port}`, {
       createConnection: () => socket,
@@ -98,11 +107,11 @@ export class MeshConnector {
       });
       session.once('close', () => {
         clearTimeout(timer);
-        reject(new ConnectFailed(`the connection to ${describe(target)} closed during the handshake`));
+        reject(new ConnectFailed(`the connection to ${describe(target)} closed during the handshake`, !reached()));
       });
       session.once('error', (err: Error) => {
         clearTimeout(timer);
-        reject(this.connectError(target, err));
+        reject(this.connectError(target, err, reached()));
       });
     });
     pooled.connected.catch(() => {}); // callers observe it; an unobserved failure is not an error
@@ -122,6 +131,7 @@ export class MeshConnector {
   /** Opens an opaque TCP tunnel to `appPort` on the target's pod; resolves once the peer accepted it. */
   async tunnel(target: MeshTarget, appPort: number, labels: MetricLabels): Promise<TLSSocket> {
     const socket = this.tlsConnect(target, TUNNEL_ALPN);
+    const reached = tcpConnected(socket);
     this.options.metrics.tcpSeries(labels).track(socket);
     this.tunnels.add(socket);
     socket.once('close', () => this.tunnels.delete(socket));
@@ -139,7 +149,7 @@ export class MeshConnector {
       });
     } catch (err) {
       socket.destroy();
-      throw this.connectError(target, err as Error);
+      throw this.connectError(target, err as Error, reached());
     }
     socket.write(encodeLine({ port: appPort, cluster: this.options.cluster }));
     let reply;
@@ -167,14 +177,14 @@ export class MeshConnector {
   }
 
   /** A connect failure as ConnectFailed; a peer with the wrong identity is logged and counted. */
-  private connectError(target: MeshTarget, err: Error): ConnectFailed {
+  private connectError(target: MeshTarget, err: Error, reached: boolean): ConnectFailed {
     if (err.name === 'PeerRejected') {
       this.options.metrics.tcpError('outbound', 'peer_identity');
       this.options.log.warn({ peer: describe(target), expected: target.identity, err: err.message }, 'refused a peer proxy with the wrong identity');
       return new ConnectFailed(`${describe(target)} is not ${target.identity}: ${err.message}`);
     }
     this.options.metrics.tcpError('outbound', 'connect');
-    return new ConnectFailed(`cannot connect to ${describe(target)}: ${err.message}`);
+    return new ConnectFailed(`cannot connect to ${describe(target)}: ${err.message}`, !reached);
   }
 
   snapshot(): { peer: string; identity: string; connected: boolean }[] {
@@ -186,6 +196,13 @@ export class MeshConnector {
     this.pool.clear();
     for (const socket of this.tunnels) socket.destroy();
   }
+}
+
+/** Whether the socket's TCP connection was made (before TLS), as of each call. */
+function tcpConnected(socket: TLSSocket): () => boolean {
+  let connected = false;
+  socket.once('connect', () => (connected = true));
+  return () => connected;
 }
 
 function describe(target: MeshTarget): string {

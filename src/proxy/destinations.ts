@@ -19,6 +19,11 @@ export interface Endpoint {
   /** The pod's name, for metrics and `/config`. */
   pod?: string;
   ready: boolean;
+  /**
+   * The endpoint's tier (affinity and failover): 0, the default, is most preferred. Traffic goes to
+   * the lowest tier with an endpoint that can be reached, and moves on only while none can.
+   */
+  priority?: number;
 }
 
 /** A weighted leg of a destination: the service itself, or one TrafficSplit backend. */

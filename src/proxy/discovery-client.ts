@@ -18,6 +18,7 @@ import {
   type Port,
   type ResolveResponse,
 } from '../api/gen/strait/discovery/v1/discovery_pb.js';
+import { NOT_A_SERVICE_NAME_METADATA } from '../api/mesh.js';
 import { clientTlsOptions, type TlsIdentity } from '../identity/tls.js';
 import type { Destination, DestinationPort, DestinationWatch, Endpoint, InboundConfig, Resolver } from './destinations.js';
 
@@ -191,7 +192,9 @@ class DestinationStream {
       open: (client, signal) => client.resolve({ name, resume: this.resume() }, { signal }),
       onMessage: (update: ResolveResponse) => this.apply(update),
       onFailure: (err) => {
-        if (err.code !== Code.InvalidArgument) return this.live.failed(err);
+        // Only the control plane's own word is final: a stream cut short (a control plane killed
+        // mid-answer) can fail with the same code, and must be retried like any other failure.
+        if (err.code !== Code.InvalidArgument || err.metadata.get(NOT_A_SERVICE_NAME_METADATA) !== 'true') return this.live.failed(err);
         // The control plane says the name can never be a service: that is the answer, for good.
         this.live.set({ authority: name, exists: false, ports: [], backends: [], loadBalancer: 'ewma', version: '' });
         return false;
@@ -280,6 +283,7 @@ function toEndpoint(e: EndpointMessage): Endpoint {
     cluster: e.cluster,
     ...(e.pod ? { pod: e.pod } : {}),
     ready: true,
+    ...(e.priority ? { priority: e.priority } : {}),
   };
 }
 

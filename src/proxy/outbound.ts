@@ -217,7 +217,7 @@ export class OutboundProxy {
 
   /** Connecting to the picked endpoint failed before anything was sent: back it off, try another. */
   private connectFailed(call: Call, route: Route, pick: Pick, err: Error): void {
-    pick.backend.balancer.connectFailed(pick.state);
+    pick.backend.balancer.connectFailed(pick.state, err instanceof ConnectFailed && err.unreachable);
     this.o.log.info({ authority: call.authority, endpoint: pick.state.key, err: err.message }, 'connect failed; trying another endpoint');
     call.tried ??= new Set();
     call.tried.add(pick.state);
@@ -250,7 +250,10 @@ export class OutboundProxy {
     const state = pick.state;
     const series = endpoint.httpSeries();
     series.requests++;
-    const startedAt = balancer.started(state);
+    let startedAt = balancer.started(state);
+    // Connecting is not the endpoint's latency: a new session's first request is timed from its
+    // connection, as Linkerd's balancer times only endpoints that are ready.
+    if (session.connecting) session.once('connect', () => (startedAt = balancer.clock()));
     let status = 0;
     let failure = '';
 
@@ -453,7 +456,7 @@ export class OutboundProxy {
         balancer.connected(pick.state);
         return upstream;
       } catch (err) {
-        balancer.connectFailed(pick.state);
+        balancer.connectFailed(pick.state, err instanceof ConnectFailed && err.unreachable);
         tried.add(pick.state);
         lastError = err instanceof ConnectFailed ? err.message : `cannot connect to ${describeEndpoint(endpoint)}: ${(err as Error).message}`;
         this.o.log.info({ authority, endpoint: pick.state.key, err: lastError }, 'tunnel connect failed');

@@ -1,8 +1,9 @@
 // What the outbound side routes with: one Route per authority the app calls, kept current by the
 // resolver's watch. A route holds a balancer per backend (the service, or each TrafficSplit leg)
 // whose endpoint state (latency, back-off) survives updates. Nothing here ever drops the last
-// known state: when discovery goes quiet, routing carries on with what it last said.
-import { Balancer, type EndpointState } from './balancer.js';
+// known state: when discovery goes quiet, routing carries on with what it last said. Endpoints
+// reached through one gateway share a back-off across every route (see balancer.ts).
+import { Balancer, SharedBackoff, type EndpointState } from './balancer.js';
 import { meshTarget, type MeshTarget } from './connector.js';
 import type { Backend, Destination, DestinationWatch, Endpoint, Resolver } from './destinations.js';
 import type { HttpSeries, MetricLabels, ProxyMetrics } from './metrics.js';
@@ -18,6 +19,12 @@ export class RouteEndpoint {
     readonly labels: MetricLabels,
     private readonly metrics: ProxyMetrics,
   ) {}
+
+  /** The gateway (`host:port`) this endpoint is reached through; undefined when it is reached directly. */
+  get gateway(): string | undefined {
+    const { proxy } = this.endpoint;
+    return proxy?.sni ? `${proxy.host}:${proxy.port}` : undefined;
+  }
 
   httpSeries(): HttpSeries {
     return (this.series ??= this.metrics.httpSeries(this.labels));
@@ -55,6 +62,8 @@ export interface RouteOptions {
   metrics: ProxyMetrics;
   clock: () => number;
   random: () => number;
+  /** The back-off shared by every endpoint reached through the gateway at `address` (`host:port`). */
+  gatewayBackoff: (address: string) => SharedBackoff;
 }
 
 export class Route {
@@ -105,7 +114,12 @@ export class Route {
       const route = previous.get(backend.service) ?? {
         backend,
         weight: backend.weight,
-        balancer: new Balancer<RouteEndpoint>(d.loadBalancer, { clock: this.options.clock, random: this.options.random }),
+        balancer: new Balancer<RouteEndpoint>(d.loadBalancer, {
+          clock: this.options.clock,
+          random: this.options.random,
+          tierOf: (re) => re.endpoint.priority ?? 0,
+          sharedBackoffOf: (re) => (re.gateway === undefined ? undefined : this.options.gatewayBackoff(re.gateway)),
+        }),
       };
       route.backend = backend;
       route.weight = backend.weight;
@@ -188,12 +202,15 @@ export class Route {
         weight: b.weight,
         exists: b.backend.exists,
         usable: this.usable.includes(b),
+        activeTier: b.balancer.activeTier() ?? null,
         endpoints: b.balancer.endpoints.map((s) => ({
           ...s.target.endpoint,
+          priority: s.tier,
           pending: s.pending,
           ewmaMs: Math.round(s.ewma.value(now) * 1000) / 1000,
           failures: s.failures,
-          backoffMs: s.inBackoff(now) ? Math.round(s.backoffUntil - now) : 0,
+          backoffMs: s.inBackoff(now) ? Math.round(Math.max(s.backoffUntil, s.shared?.until ?? 0) - now) : 0,
+          ...(s.shared ? { gatewayFailures: s.shared.failures } : {}),
         })),
         notReady: b.backend.endpoints.filter((e) => !e.ready).map((e) => `${e.address}:${e.port}`),
       })),
@@ -218,6 +235,8 @@ export interface RouteTableOptions {
 
 export class RouteTable {
   private readonly routes = new Map<string, Route>();
+  /** By gateway address, for every route: one gateway's failure is every endpoint's behind it. */
+  private readonly gateways = new Map<string, SharedBackoff>();
   private readonly maxRoutes: number;
   private readonly routeOptions: RouteOptions;
 
@@ -228,6 +247,11 @@ export class RouteTable {
       metrics: options.metrics,
       clock: options.clock ?? (() => performance.now()),
       random: options.random ?? Math.random,
+      gatewayBackoff: (address) => {
+        let shared = this.gateways.get(address);
+        if (!shared) this.gateways.set(address, (shared = new SharedBackoff(address)));
+        return shared;
+      },
     };
   }
 

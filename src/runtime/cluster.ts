@@ -4,12 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { toDocuments } from '../api/codec.js';
 import type { Pod, PodSpec } from '../api/kinds.js';
+import { managedObjectProblem } from '../api/kinds/mcs.js';
 import type { Resource } from '../api/types.js';
 import { validateDocuments } from '../api/validate.js';
 import { startAdminServer } from '../control/admin.js';
 import { startMulticluster } from '../control/links/multicluster.js';
 import { MESH_API_PORT } from '../control/mesh-api/server.js';
-import { DEFAULT_GATEWAY_PORT } from '../gateway/router.js';
 import { join } from 'node:path';
 import { MetricsCollector } from '../control/metrics/collector.js';
 import { peerContextValues, registerDiscovery, type DiscoveryService } from '../control/discovery/server.js';
@@ -25,6 +25,7 @@ import { startClusterGateway } from './gateway.js';
 import { clusterDir, paths, pickCluster, readMesh, removeIfExists, type ClusterEntry } from './home.js';
 import { identityPaths, loadClusterIssuer } from './pki.js';
 import { readLog } from './logs.js';
+import { advertisedGatewayAddress, gatewayListenAddress } from './settings.js';
 import { startPodSupervisor, checkRunnable, podLogPath } from './pods.js';
 import { startWorkloadController } from './workloads.js';
 import { VERSION } from '../api/version.js';
@@ -47,10 +48,12 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     identity: api.identity,
     credentialKey: loadOrCreateTokenKey(join(identityPaths.dir(home, entry.name), 'link.key')),
     listen: { host: clusterAddresses(entry.index).controlPlane, port: MESH_API_PORT },
-    gatewayAddress: `${clusterAddresses(entry.index).gateway}:${DEFAULT_GATEWAY_PORT}`,
+    gatewayAddress: advertisedGatewayAddress(entry),
+    region: entry.region,
+    sameness: readMesh(home).sameness ?? false,
     log,
   });
-  const gateway = await startClusterGateway({ cluster: entry.name, index: entry.index, ca: api.ca, multicluster, log });
+  const gateway = await startClusterGateway({ cluster: entry.name, index: entry.index, listen: gatewayListenAddress(entry), ca: api.ca, multicluster, log });
   const proxySettings: ProxySettings = {
     cluster: entry.name,
     controlPlane: `${clusterAddresses(entry.index).controlPlane}:${CONTROL_PLANE_PORT}`,
@@ -116,6 +119,11 @@ export async function runControlPlane(home: string, clusterName: string): Promis
       setRunning: (running) => (running ? gateway.start() : gateway.stop()),
     },
     stats: (windowSeconds) => metrics.stats(windowSeconds),
+    services: (query) => api.discovery.listServices({ ...query, gatewayAlive: (cluster) => multicluster.status().links[cluster]?.gateway.alive }),
+    identity: () => {
+      const { certChainPem, trustBundlePem } = api.identity.material();
+      return { trustDomain: api.ca.trustDomain, certChainPem, trustBundlePem };
+    },
   });
   writeFileSync(paths.pid(home, entry.name), `${process.pid}\n`);
   // A signal stops the control plane but not the pods: they keep serving (static stability).
@@ -145,7 +153,7 @@ async function startControlPlaneApi(home: string, entry: ClusterEntry, store: St
         verifier,
         onEvent: (e) => (e.outcome === 'issued' ? log.info(e, 'certificate issued') : log.warn(e, 'certificate refused')),
       });
-      discovery = registerDiscovery(router, { store, cluster: entry.name, trustDomain, warn: (m) => log.warn(m) });
+      discovery = registerDiscovery(router, { store, cluster: entry.name, trustDomain, region: entry.region, warn: (m) => log.warn(m) });
     },
     { contextValues: peerContextValues },
   );
@@ -160,6 +168,7 @@ async function startControlPlaneApi(home: string, entry: ClusterEntry, store: St
     tokenKey,
     ca,
     identity: own,
+    discovery: discovery!,
     /** Before the store closes: discovery ends its streams (proxies keep what they know). */
     stop: () => {
       discovery!.close();
@@ -182,6 +191,8 @@ async function admit(store: LocalStore, objects: Resource[]): Promise<string[]> 
     if (ns !== undefined && !knownNamespaces.has(ns) && !creatingNamespaces.has(ns)) {
       problems.push(`${what}: namespace "${ns}" not found; create it first with: strait create namespace ${ns}`);
     }
+    const managed = managedObjectProblem(o);
+    if (managed) problems.push(managed);
     const podSpec = podSpecOf(o);
     if (podSpec) for (const p of checkRunnable(podSpec)) problems.push(`${what}: ${p}`);
   }

@@ -84,6 +84,8 @@ export async function startProxy(options: {
   outboundListeners?: OutboundListener[];
   headersTimeoutMs?: number;
   resolveTimeoutMs?: number;
+  /** The inbound port; a free one by default (discovery names 4143 for a pod's own proxy). */
+  inboundPort?: number;
 }): Promise<TestProxy> {
   const logs: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(line) });
@@ -99,7 +101,7 @@ export async function startProxy(options: {
       identityTokenFile: 'unused',
       trustAnchorsFile: '/unused',
       trustDomain: TRUST_DOMAIN,
-      ports: { outbound: 0, inbound: 0, admin: 0 },
+      ports: { outbound: 0, inbound: options.inboundPort ?? 0, admin: 0 },
       outboundListeners: options.outboundListeners ?? [],
     },
     { identity: options.identity, resolver: options.resolver, log, headersTimeoutMs: options.headersTimeoutMs, resolveTimeoutMs: options.resolveTimeoutMs },

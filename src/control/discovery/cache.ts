@@ -1,13 +1,15 @@
-// Discovery's copy of the objects it answers from (Services, Pods, TrafficSplits, EndpointSlices), kept current by
+// Discovery's copy of the objects it answers from (Services, Pods, TrafficSplits, EndpointSlices, and
+// the Multi-Cluster Services API's ServiceImports and ServiceExports), kept current by
 // store watches, as a Kubernetes informer keeps its cache: one list, then every change as it
 // commits. Answers are computed from this copy synchronously, so a change reaches the streams in
 // the same turn it arrives.
-import type { Pod, Service, TrafficSplit } from '../../api/kinds.js';
+import { MCS_SERVICE_NAME_LABEL } from '../../api/global.js';
+import type { Pod, Service, ServiceExport, ServiceImport, TrafficSplit } from '../../api/kinds.js';
 import { SLICE_SERVICE_LABEL, type EndpointSlice } from '../../api/kinds/endpointslice.js';
 import type { Resource } from '../../api/types.js';
 import type { Store, Watch } from '../../store/store.js';
 
-export const CACHED_KINDS = ['Service', 'Pod', 'TrafficSplit', 'EndpointSlice'] as const;
+export const CACHED_KINDS = ['Service', 'Pod', 'TrafficSplit', 'EndpointSlice', 'ServiceImport', 'ServiceExport'] as const;
 export type CachedKind = (typeof CACHED_KINDS)[number];
 
 /** One object changed; `previous` is absent for a new object, `current` for a deleted one. */
@@ -29,7 +31,15 @@ export interface ClusterObjects {
   splits(namespace: string): Iterable<TrafficSplit>;
   /** The EndpointSlices labelled as the service's (`kubernetes.io/service-name`). */
   endpointSlices(namespace: string, service: string): Iterable<EndpointSlice>;
+  /** The EndpointSlices of the clusterset service's members (`multicluster.kubernetes.io/service-name`). */
+  clustersetSlices(namespace: string, service: string): Iterable<EndpointSlice>;
+  serviceImport(namespace: string, name: string): ServiceImport | undefined;
+  serviceExport(namespace: string, name: string): ServiceExport | undefined;
 }
+
+/** The two labels a slice names its service by: the cluster-local one, and the clusterset's. */
+const SLICE_INDEXES = [SLICE_SERVICE_LABEL, MCS_SERVICE_NAME_LABEL] as const;
+type SliceIndex = (typeof SLICE_INDEXES)[number];
 
 export interface ResourceCacheOptions {
   /** Called for each change, after the cache holds it. */
@@ -45,8 +55,8 @@ const RELIST_DELAY_MS = { initial: 100, max: 5_000 };
 
 export class ResourceCache implements ClusterObjects {
   private readonly objects = new Map<CachedKind, Namespaced>(CACHED_KINDS.map((k) => [k, new Map()]));
-  /** EndpointSlices by `namespace/service` (their service-name label), then by name. */
-  private slicesByService = new Map<string, Map<string, EndpointSlice>>();
+  /** Per service-name label: EndpointSlices by `namespace/service` (the label's value), then by name. */
+  private slicesByService = new Map<SliceIndex, Map<string, Map<string, EndpointSlice>>>();
   private watches: Watch[] = [];
   private stopped = false;
   private relistTimer: NodeJS.Timeout | undefined;
@@ -96,12 +106,33 @@ export class ResourceCache implements ClusterObjects {
   }
 
   endpointSlices(namespace: string, service: string): Iterable<EndpointSlice> {
-    return this.slicesByService.get(`${namespace}/${service}`)?.values() ?? [];
+    return this.slicesByService.get(SLICE_SERVICE_LABEL)?.get(`${namespace}/${service}`)?.values() ?? [];
+  }
+
+  clustersetSlices(namespace: string, service: string): Iterable<EndpointSlice> {
+    return this.slicesByService.get(MCS_SERVICE_NAME_LABEL)?.get(`${namespace}/${service}`)?.values() ?? [];
+  }
+
+  serviceImport(namespace: string, name: string): ServiceImport | undefined {
+    return this.objects.get('ServiceImport')!.get(namespace)?.get(name) as ServiceImport | undefined;
+  }
+
+  serviceExport(namespace: string, name: string): ServiceExport | undefined {
+    return this.objects.get('ServiceExport')!.get(namespace)?.get(name) as ServiceExport | undefined;
   }
 
   /** Every service, in every namespace. */
   *allServices(): Iterable<Service> {
-    for (const names of this.objects.get('Service')!.values()) yield* names.values() as Iterable<Service>;
+    yield* this.everything('Service') as Iterable<Service>;
+  }
+
+  /** Every ServiceImport, in every namespace. */
+  *allServiceImports(): Iterable<ServiceImport> {
+    yield* this.everything('ServiceImport') as Iterable<ServiceImport>;
+  }
+
+  private *everything(kind: CachedKind): Iterable<Resource> {
+    for (const names of this.objects.get(kind)!.values()) yield* names.values();
   }
 
   private inNamespace(kind: CachedKind, namespace: string): Iterable<Resource> {
@@ -148,15 +179,19 @@ export class ResourceCache implements ClusterObjects {
   }
 
   private indexSlice(slice: EndpointSlice, present: boolean): void {
-    const service = slice.metadata.labels?.[SLICE_SERVICE_LABEL];
-    if (service === undefined) return;
-    const key = `${slice.metadata.namespace ?? ''}/${service}`;
-    let slices = this.slicesByService.get(key);
-    if (present) {
-      if (!slices) this.slicesByService.set(key, (slices = new Map<string, EndpointSlice>()));
-      slices.set(slice.metadata.name, slice);
-    } else if (slices?.delete(slice.metadata.name) && slices.size === 0) {
-      this.slicesByService.delete(key);
+    for (const label of SLICE_INDEXES) {
+      const service = slice.metadata.labels?.[label];
+      if (service === undefined) continue;
+      const key = `${slice.metadata.namespace ?? ''}/${service}`;
+      let byService = this.slicesByService.get(label);
+      if (!byService) this.slicesByService.set(label, (byService = new Map<string, Map<string, EndpointSlice>>()));
+      let slices = byService.get(key);
+      if (present) {
+        if (!slices) byService.set(key, (slices = new Map<string, EndpointSlice>()));
+        slices.set(slice.metadata.name, slice);
+      } else if (slices?.delete(slice.metadata.name) && slices.size === 0) {
+        byService.delete(key);
+      }
     }
   }
 

@@ -3,10 +3,12 @@
 // on every change that matters. Callers authenticate with their workload certificate.
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import { Discovery, type InboundResponse, type ResolveResponse } from '../../api/gen/strait/discovery/v1/discovery_pb.js';
+import { NOT_A_SERVICE_NAME_METADATA } from '../../api/mesh.js';
 import type { Store } from '../../store/store.js';
 import { ResourceCache, type ClusterObjects } from './cache.js';
 import type { ClusterContext } from './compute.js';
 import { heldFromResume, heldOf, isEmptyUpdate, updateFrom, type Held } from './delta.js';
+import { listServices, type ListOptions, type ServiceListing } from './listing.js';
 import { DEFAULT_CLUSTER_DOMAIN, parseServiceName } from './names.js';
 import { authenticatedCaller } from './peer.js';
 import { DiscoveryViews } from './views.js';
@@ -21,6 +23,8 @@ export interface DiscoveryOptions {
   trustDomain: string;
   /** Default `cluster.local`. */
   clusterDomain?: string;
+  /** This cluster's region, which failover preferences may name. */
+  region?: string;
   /** Where problems go (a store watch that ended). Default: process.emitWarning. */
   warn?: (message: string) => void;
 }
@@ -31,6 +35,8 @@ export interface DiscoveryService {
   readonly ready: Promise<void>;
   /** How many distinct destinations are being streamed. */
   readonly destinationCount: number;
+  /** Every service callers here can name, with every backend, its state and tier (`strait service list`). */
+  listServices(options?: ListOptions): ServiceListing;
   /** Stops watching the store and ends every stream (callers then reconnect elsewhere or later). */
   close(): void;
 }
@@ -41,7 +47,12 @@ export interface DiscoveryService {
  * peerContextValues })` with `serverTlsOptions(identity, { clientCert: 'request' })`.
  */
 export function registerDiscovery(router: ConnectRouter, options: DiscoveryOptions): DiscoveryService {
-  const ctx: ClusterContext = { cluster: options.cluster, trustDomain: options.trustDomain, clusterDomain: options.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN };
+  const ctx: ClusterContext = {
+    cluster: options.cluster,
+    trustDomain: options.trustDomain,
+    clusterDomain: options.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+    ...(options.region ? { region: options.region } : {}),
+  };
   const warn = options.warn ?? ((message: string) => process.emitWarning(message));
   // The cache calls the views only after start(), by which time they exist.
   const cache: ResourceCache = new ResourceCache(options.store, { onChange: (c) => views.onChange(c), onResync: () => views.onResync(), warn });
@@ -55,6 +66,7 @@ export function registerDiscovery(router: ConnectRouter, options: DiscoveryOptio
     get destinationCount() {
       return views.destinationCount;
     },
+    listServices: (listOptions) => listServices(cache, ctx, listOptions),
     close() {
       closing.abort();
       cache.stop();
@@ -78,7 +90,7 @@ function discoveryImpl(objects: ClusterObjects, views: DiscoveryViews, ctx: Clus
     async *resolve(req, handler): AsyncGenerator<ResolveResponse> {
       const { caller, signal } = await start(handler);
       const parsed = parseServiceName(req.name, caller.namespace, ctx.clusterDomain);
-      if ('problem' in parsed) throw new ConnectError(parsed.problem, Code.InvalidArgument);
+      if ('problem' in parsed) throw new ConnectError(parsed.problem, Code.InvalidArgument, { [NOT_A_SERVICE_NAME_METADATA]: 'true' });
       const changes = new ChangeSignal();
       const lease = views.watchDestination(parsed.target, () => changes.notify());
       try {

@@ -1,15 +1,18 @@
 // The answers discovery is currently streaming, one view per distinct destination (or pod), shared
-// by every stream that watches it, and recomputed only when a change can affect it: a Service or
-// TrafficSplit it names, a Pod one of its services selects, or an EndpointSlice of one of its services. A pod change costs a selector match
-// per watched service of its namespace, never a pass over every service.
+// by every stream that watches it, and recomputed only when a change can affect it: a Service,
+// ServiceImport, ServiceExport or TrafficSplit it names, a Pod one of its services selects, or an
+// EndpointSlice of one of its services (by either service-name label: a global or clusterset
+// member's). A pod change costs a selector match per watched service of its namespace, never a
+// pass over every service.
 import { equals } from '@bufbuild/protobuf';
 import { InboundResponseSchema, type InboundResponse } from '../../api/gen/strait/discovery/v1/discovery_pb.js';
 import type { Pod, TrafficSplit } from '../../api/kinds.js';
+import { MCS_SERVICE_NAME_LABEL } from '../../api/global.js';
 import { SLICE_SERVICE_LABEL } from '../../api/kinds/endpointslice.js';
 import type { CacheChange, ClusterObjects } from './cache.js';
 import { computeDestination, computeInbound, selectsPod, splitRoot, type ClusterContext, type DestinationState } from './compute.js';
 import { heldOf, isEmptyUpdate, updateFrom } from './delta.js';
-import type { ServiceTarget } from './names.js';
+import { targetFqdn, type ServiceTarget } from './names.js';
 
 /** The current answer for one target, and who wants to hear when it changes. */
 export class View<Target, State> {
@@ -66,7 +69,7 @@ export class DiscoveryViews {
 
   /** The view of `target`, shared with every other stream watching it. */
   watchDestination(target: ServiceTarget, listener: () => void): Lease<DestinationView> {
-    const key = `${target.namespace}/${target.service}:${target.port ?? ''}`;
+    const key = `${targetFqdn(target)}:${target.port ?? ''}`;
     let view = this.destinations.get(key);
     if (!view) {
       view = new View(target, computeDestination(this.objects, target, this.ctx), this.objects.version);
@@ -118,6 +121,10 @@ export class DiscoveryViews {
       for (const view of this.byService.get(namespace)?.get(service) ?? []) affected.add(view);
     };
     switch (change.kind) {
+      case 'ServiceImport':
+      case 'ServiceExport':
+        naming(name);
+        break;
       case 'Service':
         naming(name);
         // Which service selects a pod decides the protocol of its inbound ports.
@@ -127,7 +134,10 @@ export class DiscoveryViews {
         for (const split of [change.previous, change.current]) if (split) naming(splitRoot(split as TrafficSplit));
         break;
       case 'EndpointSlice':
-        for (const slice of [change.previous, change.current]) naming(slice?.metadata.labels?.[SLICE_SERVICE_LABEL]);
+        for (const slice of [change.previous, change.current]) {
+          naming(slice?.metadata.labels?.[SLICE_SERVICE_LABEL]);
+          naming(slice?.metadata.labels?.[MCS_SERVICE_NAME_LABEL]);
+        }
         break;
       case 'Pod': {
         const pods = [change.previous, change.current].filter((p): p is Pod => p !== undefined);

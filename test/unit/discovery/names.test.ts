@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseServiceName, serviceFqdn } from '../../../src/control/discovery/names.js';
+import { parseServiceName, serviceFqdn, targetFqdn } from '../../../src/control/discovery/names.js';
 import { portProtocol } from '../../../src/control/discovery/protocol.js';
 
 describe('service names', () => {
@@ -36,6 +36,22 @@ describe('service names', () => {
     assert.match(problemOf(parseServiceName('[::1]:80', 'sample')), /is not a service name/);
     assert.match(problemOf(parseServiceName('hello_world', 'sample')), /"hello_world" is not a valid service name/);
     assert.match(problemOf(parseServiceName('helloworld.Bad_NS', 'sample')), /"bad_ns" is not a valid namespace name/);
+  });
+
+  it('reads clusterset names, and the per-endpoint names of a headless clusterset service', () => {
+    const clusterset = { ...sample, clusterset: true };
+    assert.deepEqual(parseServiceName('helloworld.sample.svc.clusterset.local', 'other'), { target: clusterset });
+    assert.deepEqual(parseServiceName('HelloWorld.Sample.svc.clusterset.local.:5000', 'other'), { target: { ...clusterset, port: 5000 } });
+    assert.deepEqual(parseServiceName('web-0.cluster2.helloworld.sample.svc.clusterset.local:6379', 'x'), {
+      target: { ...clusterset, port: 6379, instance: { hostname: 'web-0', cluster: 'cluster2' } },
+    });
+    assert.match(problemOf(parseServiceName('sample.svc.clusterset.local', 'x')), /not a clusterset name: expected <service>\.<namespace>\.svc\.clusterset\.local/);
+    assert.match(problemOf(parseServiceName('a.b.c.d.e.svc.clusterset.local', 'x')), /not a clusterset name/);
+    assert.match(problemOf(parseServiceName('web_0.cluster2.helloworld.sample.svc.clusterset.local', 'x')), /"web_0" is not a valid hostname/);
+    assert.match(problemOf(parseServiceName('helloworld.sample.svc.other.local', 'x')), /or <service>\.<namespace>\.svc\.clusterset\.local/);
+    assert.equal(targetFqdn({ namespace: 'sample', service: 'helloworld', clusterset: true }), 'helloworld.sample.svc.clusterset.local');
+    assert.equal(targetFqdn({ namespace: 'sample', service: 'helloworld', clusterset: true, instance: { hostname: 'web-0', cluster: 'c2' } }), 'web-0.c2.helloworld.sample.svc.clusterset.local');
+    assert.equal(targetFqdn(sample), 'helloworld.sample.svc.cluster.local');
   });
 
   it('names services in full', () => {
