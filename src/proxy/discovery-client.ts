@@ -6,7 +6,8 @@
 import type { SecureContext } from 'node:tls';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import { createConnectTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { createConnectTransport, type Http2SessionManager } from '@connectrpc/connect-node';
+import { h2SessionManager } from '../api/h2-sessions.js';
 import {
   Discovery,
   LoadBalancer as LoadBalancerEnum,
@@ -49,8 +50,6 @@ export interface InboundWatch {
   onUpdate(listener: (config: InboundConfig) => void): () => void;
   close(): void;
 }
-
-const PING = { pingIntervalMs: 10_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 };
 
 /** What the streams of one client share: its connection, back-off, events and lifetime. */
 interface StreamContext {
@@ -121,7 +120,7 @@ export class DiscoveryClient implements Resolver {
   private client(): Client<typeof Discovery> {
     const context = this.options.identity.secureContext();
     if (this.connection?.context !== context) {
-      const manager = new Http2SessionManager(this.baseUrl, PING, clientTlsOptions(this.options.identity, this.options.controlPlaneIdentity));
+      const manager = h2SessionManager(this.baseUrl, clientTlsOptions(this.options.identity, this.options.controlPlaneIdentity));
       this.managers = [...this.managers.filter((m) => m.state() !== 'closed'), manager];
       this.connection = { context, client: createClient(Discovery, createConnectTransport({ baseUrl: this.baseUrl, httpVersion: '2', sessionManager: manager })) };
     }

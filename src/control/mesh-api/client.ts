@@ -3,14 +3,12 @@
 // control plane's own certificate as the client certificate, and the link credential as a bearer
 // token on every call.
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
-import { createConnectTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { h2SessionManager } from '../../api/h2-sessions.js';
 import { Mesh } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
 import { meshApiRouteKey } from '../../api/route-keys.js';
 import { controlPlaneSpiffeId } from '../../identity/spiffe.js';
 import { clientTlsOptions, type TlsIdentity } from '../../identity/tls.js';
-
-/** Pings find a connection that died silently; the gateway's idle time-out never cuts a watched stream. */
-const PING = { pingIntervalMs: 10_000, pingTimeoutMs: 5_000, idleConnectionTimeoutMs: 60_000 };
 
 export interface MeshApiTarget {
   /** Where to connect: the cluster's gateway (or its mesh API port itself). */
@@ -34,7 +32,7 @@ export interface MeshApiConnection {
 export function connectMeshApi(target: MeshApiTarget): MeshApiConnection {
   const { host, port } = target.address;
   const baseUrl = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const manager = new Http2SessionManager(baseUrl, PING, {
+  const manager = h2SessionManager(baseUrl, {
     ...clientTlsOptions(target.identity, controlPlaneSpiffeId(target.trustDomain), { servername: meshApiRouteKey(target.cluster), alpn: ['h2'] }),
   });
   const bearer: Interceptor = (next) => (req) => {
