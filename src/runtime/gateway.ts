@@ -64,7 +64,7 @@ export async function startClusterGateway(options: {
   let running: Gateway | undefined;
   const start = async () => {
     running ??= await startGateway({ cluster, identity, routes, host, port, log: gatewayLog });
-    gatewayLog.info({ address }, 'gateway listening');
+    gatewayLog.info({ advertised: address }, 'gateway advertised to linked clusters');
   };
   const stop = async () => {
     const g = running;

@@ -36,6 +36,8 @@ export interface PodSpec extends Omit<ApiPodSpec, 'containers'> {
   terminationGracePeriodSeconds?: number;
   hostname?: string;
   subdomain?: string;
+  /** The node the pod is bound to; the local runtime's one node is named after its cluster. */
+  nodeName?: string;
 }
 
 export interface PodTemplateSpec {

@@ -29,6 +29,10 @@ const ORPHAN_GRACE_MS = 5000;
 export interface PodSupervisorOptions {
   store: Store;
   cluster: {
+    /**
+     * Also the name of the cluster's one node: a Pod bound to another node (`spec.nodeName`) is not
+     * run here, nor is its status touched, as a kubelet runs only the pods bound to its own node.
+     */
     name: string;
     /** Chooses the cluster's address block (see addresses.ts). */
     index: number;
@@ -71,6 +75,7 @@ class Supervisor {
   private readonly store: Store;
   private readonly log: RuntimeLog;
   private readonly dir: string;
+  private readonly node: string;
   private readonly addresses: PodAddressAllocator;
   private readonly runners = new Map<string, PodRunner>();
   /** Pods being stopped, by key: a new pod of the same name waits for the old one to be gone. */
@@ -87,13 +92,14 @@ class Supervisor {
     this.store = opts.store;
     this.log = opts.log ?? silentLog;
     this.dir = opts.cluster.dir;
+    this.node = opts.cluster.name;
     this.addresses = new PodAddressAllocator(opts.cluster.index);
     this.credentials = opts.credentials;
   }
 
   async start(): Promise<void> {
     const { items, resourceVersion } = await this.store.list('Pod');
-    const pods = items as Pod[];
+    const pods = (items as Pod[]).filter((pod) => this.runsHere(pod));
     // Every address already held is reserved before any pod is given one.
     const heldBy = new Map<string, string>();
     for (const pod of pods) {
@@ -177,7 +183,7 @@ class Supervisor {
       return undefined;
     }
     if (this.stopped) return undefined;
-    const present = new Map(listed.items.map((p) => [keyOf(p), p as Pod]));
+    const present = new Map((listed.items as Pod[]).filter((p) => this.runsHere(p)).map((p) => [keyOf(p), p]));
     for (const [key, runner] of this.runners) {
       if (present.get(key)?.metadata.uid !== runner.uid) this.deleted(runner.pod);
     }
@@ -195,10 +201,21 @@ class Supervisor {
     }
   }
 
+  /** Unbound pods and pods bound to this node; see PodSupervisorOptions.cluster.name. */
+  private runsHere(pod: Pod): boolean {
+    const node = pod.spec?.nodeName;
+    return node === undefined || node === '' || node === this.node;
+  }
+
   /** Starts supervising a pod unless it already is; `ip`: the address it held before a restart. */
   private async run(pod: Pod, ip?: string): Promise<void> {
     const key = keyOf(pod);
     const current = this.runners.get(key);
+    if (!this.runsHere(pod)) {
+      // Bound elsewhere (now): whatever of it ran here stops.
+      if (current) this.deleted(current.pod);
+      return;
+    }
     if (current?.uid === pod.metadata.uid) return;
     if (current) this.deleted(current.pod);
     const runner = new PodRunner(pod, ip ?? this.addresses.allocate(), {

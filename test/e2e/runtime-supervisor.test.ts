@@ -136,3 +136,31 @@ test('a deleted pod’s whole process group is stopped, with SIGKILL after its g
   await waitFor('the stubborn pod killed', () => (isRunning(record) || alive(stubbornChild) ? undefined : true), 10_000);
   assert.ok(Date.now() - started >= 900, 'SIGKILL only after the grace period');
 });
+
+test('a pod bound to another node gets no process and its status is left alone; unbound pods and pods bound to this node run', async (t) => {
+  const rt = await startRuntime(t, INDEX + 4, { controller: false });
+  // The harness's cluster is named "test", and so is its one node.
+  const sleeper = (name: string, nodeName?: string) => pod(name, [{ name: 'sleep', image: 'x', command: ['/bin/sleep', '3650d'] }], nodeName ? { nodeName } : {});
+  await rt.store.apply([sleeper('elsewhere', 'node-2')]);
+  // What the other node's kubelet reports.
+  const reported = { phase: 'Running', podIP: '10.1.2.3', conditions: [{ type: 'Ready', status: 'True' }] };
+  await rt.store.updateStatus({ kind: 'Pod', namespace: 'default', name: 'elsewhere' }, reported);
+  await rt.store.apply([sleeper('here', 'test'), sleeper('unbound')]);
+  await waitFor('here and unbound ready', async () => ((await rt.pods()).filter((p) => p.status?.phase === 'Running' && p.status.podIP?.startsWith('127.')).length === 2 ? true : undefined));
+
+  const untouched = async () => {
+    const elsewhere = (await getPod(rt, 'elsewhere'))!;
+    assert.deepEqual(elsewhere.status, reported);
+    assert.equal(existsSync(podDirectory(rt.dir, 'default', 'elsewhere')), false, 'no pod directory, no process');
+  };
+  await untouched();
+
+  // Neither a change to the pod nor a restarted supervisor makes it ours. Watch events are handled in
+  // order, so once a pod applied afterwards runs, the change has been seen.
+  await rt.stopSupervisor(false);
+  await rt.startSupervisor();
+  await rt.store.apply([{ ...sleeper('elsewhere', 'node-2'), metadata: { name: 'elsewhere', namespace: 'default', labels: { changed: 'yes' } } }, sleeper('later')]);
+  await waitFor('later running', async () => ((await getPod(rt, 'later'))?.status?.phase === 'Running' ? true : undefined));
+  await untouched();
+  assert.deepEqual((await rt.pods()).filter((p) => existsSync(podDirectory(rt.dir, 'default', p.metadata.name))).map((p) => p.metadata.name), ['here', 'later', 'unbound']);
+});
