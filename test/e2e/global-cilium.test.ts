@@ -33,9 +33,13 @@ describe('S3: a global service with affinity across two clusters', () => {
     for (const cluster of CLUSTERS) for (const pod of await readyPods(cluster, 'app=userlist')) owner.set(pod.metadata.name, cluster);
   };
 
-  /** `n` calls from `from`'s curl client on one connection: the cluster that answered each. */
-  const calls = async (from: Cluster, n: number): Promise<Cluster[]> => {
-    const out = await mesh.ok(['exec', 'deploy/curltest', ...at(from), '--', 'curl', '-sS', '-w', '\\n', `${URL}?n=[1-${n}]`]);
+  /**
+   * `n` calls from `from`'s curl client, one after another on one connection (or `parallel` at a
+   * time): the cluster that answered each.
+   */
+  const calls = async (from: Cluster, n: number, parallel = 1): Promise<Cluster[]> => {
+    const concurrency = parallel > 1 ? ['--parallel', '--parallel-max', String(parallel)] : [];
+    const out = await mesh.ok(['exec', 'deploy/curltest', ...at(from), '--', 'curl', '-sS', ...concurrency, '-w', '\\n', `${URL}?n=[1-${n}]`]);
     return out
       .split('\n')
       .filter((l) => l.startsWith('{'))
@@ -96,10 +100,14 @@ describe('S3: a global service with affinity across two clusters', () => {
     assert.equal(count(await calls('cluster1', 40), 'cluster2'), 40);
 
     await mesh.ok([...service, 'service.cilium.io/affinity=none', '--overwrite']);
+    await waitFor('both preferred', async () => /cluster2\s+.*active\s+yes/.test(await mesh.ok(['service', 'list', '--cluster', 'cluster1'])), 10_000);
+    // Both endpoints are now one tier, balanced by latency and load (power of two choices over
+    // EWMA): calls one at a time keep to the faster pod, with an idle one retried as its estimate
+    // decays; concurrent calls spread over both.
     await waitFor('both again', async () => {
-      const a = await calls('cluster1', 40);
+      const a = await calls('cluster1', 40, 8);
       return count(a, 'cluster1') > 0 && count(a, 'cluster2') > 0;
-    }, 10_000);
+    }, 20_000);
   });
 
   it('with affinity local, scaling the local side to 0 under steady load fails over with no failed call, and comes back', async () => {
