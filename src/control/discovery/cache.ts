@@ -26,6 +26,8 @@ export interface ClusterObjects {
   service(namespace: string, name: string): Service | undefined;
   /** The pods of a namespace, in no particular order. */
   pods(namespace: string): Iterable<Pod>;
+  /** The pods of a namespace carrying every label of `selector` (a Service's), in no particular order. */
+  selectedPods(namespace: string, selector: Record<string, string>): Iterable<Pod>;
   pod(namespace: string, name: string): Pod | undefined;
   services(namespace: string): Iterable<Service>;
   splits(namespace: string): Iterable<TrafficSplit>;
@@ -57,6 +59,11 @@ export class ResourceCache implements ClusterObjects {
   private readonly objects = new Map<CachedKind, Namespaced>(CACHED_KINDS.map((k) => [k, new Map()]));
   /** Per service-name label: EndpointSlices by `namespace/service` (the label's value), then by name. */
   private slicesByService = new Map<SliceIndex, Map<string, Map<string, EndpointSlice>>>();
+  /**
+   * Pod names by namespace, then by label (`key=value`): a Service's pods are found among those
+   * of one of its labels, not by matching every pod of the namespace.
+   */
+  private podsByLabel = new Map<string, Map<string, Set<string>>>();
   private watches: Watch[] = [];
   private stopped = false;
   private relistTimer: NodeJS.Timeout | undefined;
@@ -99,6 +106,22 @@ export class ResourceCache implements ClusterObjects {
 
   pods(namespace: string): Iterable<Pod> {
     return this.inNamespace('Pod', namespace) as Iterable<Pod>;
+  }
+
+  *selectedPods(namespace: string, selector: Record<string, string>): Iterable<Pod> {
+    const byLabel = this.podsByLabel.get(namespace);
+    const terms = Object.entries(selector);
+    if (!byLabel || terms.length === 0) return;
+    let fewest: Set<string> | undefined;
+    for (const [key, value] of terms) {
+      const names = byLabel.get(labelKey(key, value));
+      if (!names) return;
+      if (!fewest || names.size < fewest.size) fewest = names;
+    }
+    for (const name of fewest!) {
+      const pod = this.pod(namespace, name);
+      if (pod && terms.every(([key, value]) => pod.metadata.labels?.[key] === value)) yield pod;
+    }
   }
 
   splits(namespace: string): Iterable<TrafficSplit> {
@@ -152,6 +175,10 @@ export class ResourceCache implements ClusterObjects {
         this.slicesByService = new Map();
         for (const slice of result.items) this.indexSlice(slice as EndpointSlice, true);
       }
+      if (kind === 'Pod') {
+        this.podsByLabel = new Map();
+        for (const pod of result.items) this.indexPod(pod, true);
+      }
       this.latestVersion = Math.max(this.latestVersion, Number(result.resourceVersion));
       this.watches.push(
         this.store.watch(
@@ -174,6 +201,10 @@ export class ResourceCache implements ClusterObjects {
       if (previous) this.indexSlice(previous as EndpointSlice, false);
       if (current) this.indexSlice(current as EndpointSlice, true);
     }
+    if (kind === 'Pod') {
+      if (previous) this.indexPod(previous, false);
+      if (current) this.indexPod(current, true);
+    }
     this.latestVersion = Math.max(this.latestVersion, Number(object.metadata.resourceVersion ?? 0));
     this.options.onChange({ kind, namespace, name, previous, current });
   }
@@ -193,6 +224,26 @@ export class ResourceCache implements ClusterObjects {
         byService.delete(key);
       }
     }
+  }
+
+  private indexPod(pod: Resource, present: boolean): void {
+    const namespace = pod.metadata.namespace ?? '';
+    let byLabel = this.podsByLabel.get(namespace);
+    if (!byLabel) {
+      if (!present) return;
+      this.podsByLabel.set(namespace, (byLabel = new Map<string, Set<string>>()));
+    }
+    for (const [key, value] of Object.entries(pod.metadata.labels ?? {})) {
+      const label = labelKey(key, value);
+      let names = byLabel.get(label);
+      if (present) {
+        if (!names) byLabel.set(label, (names = new Set<string>()));
+        names.add(pod.metadata.name);
+      } else if (names?.delete(pod.metadata.name) && names.size === 0) {
+        byLabel.delete(label);
+      }
+    }
+    if (byLabel.size === 0) this.podsByLabel.delete(namespace);
   }
 
   /** A watch ended (its history expired, or it fell behind): list everything again, with back-off while that fails. */
@@ -216,6 +267,11 @@ export class ResourceCache implements ClusterObjects {
       );
     }, delay);
   }
+}
+
+/** A label as an index key; a label key cannot hold '=', so the pair is unambiguous. */
+function labelKey(key: string, value: string): string {
+  return `${key}=${value}`;
 }
 
 function put(byNamespace: Namespaced, object: Resource): void {

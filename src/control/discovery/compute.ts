@@ -306,8 +306,7 @@ function podEndpoints(objects: ClusterObjects, service: Service, port: ServicePo
   // As in Kubernetes, a service without a selector gets no endpoints from pods.
   if (!selector || Object.keys(selector).length === 0 || own === undefined) return [];
   const endpoints: Endpoint[] = [];
-  for (const pod of objects.pods(service.metadata.namespace!)) {
-    if (!matchesSelector(pod.metadata.labels, { matchLabels: selector })) continue;
+  for (const pod of objects.selectedPods(service.metadata.namespace!, selector)) {
     if (how.instance && podHostname(pod) !== how.instance.hostname) continue;
     const ready = isPodReady(pod);
     if (!ready && !how.unready) continue;

@@ -61,6 +61,26 @@ describe('destinations from the store', () => {
     });
   });
 
+  it('a selector finds its pods through the label index, as labels change, are added and removed', async () => {
+    await addPod(store, 'a', { labels: { app: 'helloworld', version: 'v1' } });
+    await addPod(store, 'b', { labels: { app: 'helloworld', version: 'v2' } });
+    await addPod(store, 'c', { labels: { app: 'sleep' } });
+    await addPod(store, 'd', { namespace: 'other', labels: { app: 'helloworld', version: 'v1' } });
+    await settle();
+    const names = (selector: Record<string, string>, namespace = 'sample') => [...cache.selectedPods(namespace, selector)].map((p) => p.metadata.name).sort();
+    assert.deepEqual(names({ app: 'helloworld' }), ['a', 'b']);
+    assert.deepEqual(names({ app: 'helloworld', version: 'v1' }), ['a']);
+    assert.deepEqual(names({ app: 'helloworld', version: 'v3' }), []);
+    assert.deepEqual(names({ app: 'helloworld' }, 'other'), ['d']);
+    assert.deepEqual(names({}), [], 'an empty selector selects nothing, as a Service without one has no pod endpoints');
+    await store.apply([{ ...(await store.get({ kind: 'Pod', namespace: 'sample', name: 'b' }))!, metadata: { name: 'b', namespace: 'sample', labels: { app: 'sleep' } } }]);
+    await store.delete([{ kind: 'Pod', namespace: 'sample', name: 'a' }]);
+    await addPod(store, 'e', { labels: { app: 'helloworld', version: 'v1' } });
+    await settle();
+    assert.deepEqual(names({ app: 'helloworld' }), ['e']);
+    assert.deepEqual(names({ app: 'sleep' }), ['b', 'c']);
+  });
+
   it('an unmeshed pod is reached directly, without identity', async () => {
     await store.apply([service('helloworld')]);
     await addPod(store, 'plain', { ip: '127.0.0.20', meshed: false });
