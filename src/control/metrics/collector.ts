@@ -21,6 +21,12 @@ export interface CollectorOptions {
   onError?(err: Error): void;
 }
 
+/**
+ * Proxies read at once. Reads are started as others finish, so a round over thousands of pods is
+ * many short turns of the event loop, and discovery's pushes are not held up behind it.
+ */
+const CONCURRENT_READS = 16;
+
 /** A proxy answering with more than this is refused rather than read. */
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -123,7 +129,11 @@ export class MetricsCollector {
     // Deleted or stopped pods are forgotten.
     for (const key of this.tracked.keys()) if (!current.has(key)) this.tracked.delete(key);
     for (const [key, t] of current) this.tracked.set(key, t);
-    await Promise.all([...current.values()].map((t) => this.scrapeOne(t)));
+    const queue = [...current.values()];
+    const reader = async () => {
+      for (let t = queue.pop(); t; t = queue.pop()) await this.scrapeOne(t);
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENT_READS, queue.length) }, reader));
   }
 
   private async scrapeOne(t: Tracked): Promise<void> {
