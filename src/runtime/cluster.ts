@@ -16,7 +16,7 @@ import { peerContextValues, registerDiscovery, type DiscoveryService } from '../
 import { injectProxy, wantsProxy, type ProxySettings } from '../control/injector.js';
 import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
-import { claimBlock, releaseBlock } from './blocks.js';
+import { claimBlock } from './blocks.js';
 import { CertificateAuthority } from '../identity/ca.js';
 import { BootstrapTokenVerifier, loadOrCreateTokenKey, mintBootstrapToken } from '../identity/credentials.js';
 import { controlPlaneIdentity, createControlPlaneServer, registerIdentityService } from '../control/identity-service.js';
@@ -100,7 +100,6 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     await store.close();
     removeIfExists(paths.socket(home, entry.name));
     removeIfExists(paths.pid(home, entry.name));
-    releaseBlock(entry.index);
     process.exit(0);
   };
 

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../api/errors.js';
 import { isDns1123Label } from '../api/names.js';
 import { DEFAULT_TRUST_DOMAIN, trustDomainProblem } from '../identity/spiffe.js';
-import { freeBlockIndex } from './blocks.js';
+import { reserveBlock } from './blocks.js';
 
 export interface ClusterEntry {
   name: string;
@@ -95,7 +95,7 @@ export function ensureClusters(home: string, names: string[], trustDomain?: stri
   const taken = new Set(mesh.clusters.map((c) => c.index));
   for (const name of names) {
     if (mesh.clusters.some((c) => c.name === name)) continue;
-    const index = freeBlockIndex(home, taken);
+    const index = reserveBlock(home, name, taken);
     taken.add(index);
     mesh.clusters.push({ name, index, createdAt: new Date().toISOString() });
   }
