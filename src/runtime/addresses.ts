@@ -23,7 +23,8 @@ export function clusterAddresses(clusterIndex: number): ClusterAddresses {
   return { cidr: `${prefix}.0.0/16`, controlPlane: `${prefix}.0.1`, gateway: `${prefix}.0.2`, firstPod: `${prefix}.1.1` };
 }
 
-function blockPrefix(clusterIndex: number): string {
+/** `127.20` for cluster 0: the first two octets of every address in the cluster's block. */
+export function blockPrefix(clusterIndex: number): string {
   if (!Number.isInteger(clusterIndex) || clusterIndex < 0 || clusterIndex > MAX_CLUSTER_INDEX) {
     throw new RangeError(`cluster index ${clusterIndex} is out of range: it must be an integer from 0 to ${MAX_CLUSTER_INDEX}`);
   }

@@ -96,7 +96,10 @@ export function claimedBlocks(): number[] {
   try {
     return readdirSync(CLAIMS)
       .map((f) => Number.parseInt(f, 10))
-      .filter((i) => Number.isInteger(i) && readClaim(i) !== undefined && holds(readClaim(i)!, i))
+      .filter((i) => {
+        const claim = Number.isInteger(i) ? readClaim(i) : undefined;
+        return claim !== undefined && holds(claim, i);
+      })
       .sort((a, b) => a - b);
   } catch {
     return [];

@@ -2,21 +2,14 @@
 // scaling, a killed pod restarted, restart from the state directory, and a clean teardown.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { clusterAddresses } from '../../src/runtime/addresses.js';
 import { listeningOn, Mesh, processesUnder, waitFor } from '../support/cli.js';
 
 interface PodList {
   items: { metadata: { name: string; namespace: string }; status?: { phase?: string; podIP?: string; containerStatuses?: { ready?: boolean; restartCount?: number }[] } }[];
 }
 
-/** `127.20.` for the cluster whose block is 127.20.0.0/16. */
-function blockPrefix(mesh: Mesh, cluster: string): string {
-  const { clusters } = JSON.parse(readFileSync(join(mesh.home, 'mesh.json'), 'utf8')) as { clusters: { name: string; index: number }[] };
-  const entry = clusters.find((c) => c.name === cluster)!;
-  return clusterAddresses(entry.index).cidr.split('.').slice(0, 2).join('.') + '.';
-}
 
 const running = (p: PodList['items'][number]) => p.status?.phase === 'Running' && (p.status.containerStatuses ?? []).every((c) => c.ready);
 
@@ -85,7 +78,7 @@ describe('local runtime: two clusters of real processes', () => {
     const three = await readyPods(c1, 'app=helloworld', 3);
     const ips = new Set(three.map((p) => p.status!.podIP));
     assert.equal(ips.size, 3);
-    const block = blockPrefix(mesh, 'cluster1');
+    const block = mesh.blockPrefix('cluster1');
     for (const ip of ips) assert.ok(ip!.startsWith(block), `${ip} lies in cluster1's block ${block}`);
     await mesh.ok(['scale', 'deploy', 'helloworld-v1', '--replicas', '1', ...c1]);
     await readyPods(c1, 'app=helloworld', 1);
@@ -208,7 +201,7 @@ describe('local runtime: two clusters of real processes', () => {
   it('stops everything on down, brings it all back on up, and down twice is harmless', async () => {
     await mesh.ok(['down']);
     assert.deepEqual(mesh.processes(), []);
-    assert.deepEqual(listeningOn([blockPrefix(mesh, 'cluster1'), blockPrefix(mesh, 'cluster2')]), []);
+    assert.deepEqual(listeningOn([mesh.blockPrefix('cluster1'), mesh.blockPrefix('cluster2')]), []);
     const again = await mesh.ok(['down']);
     assert.match(again, /nothing was running/);
 
@@ -223,6 +216,6 @@ describe('local runtime: two clusters of real processes', () => {
 
     await mesh.ok(['down']);
     assert.deepEqual(mesh.processes(), []);
-    assert.deepEqual(listeningOn([blockPrefix(mesh, 'cluster1'), blockPrefix(mesh, 'cluster2')]), []);
+    assert.deepEqual(listeningOn([mesh.blockPrefix('cluster1'), mesh.blockPrefix('cluster2')]), []);
   });
 });

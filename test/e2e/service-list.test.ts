@@ -6,8 +6,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServiceListing } from '../../src/control/discovery/listing.js';
-import { clusterAddresses } from '../../src/runtime/addresses.js';
-import { readMesh } from '../../src/runtime/home.js';
 import { Mesh, waitFor } from '../support/cli.js';
 
 const at = (cluster: string) => ['--cluster', cluster, '-n', 'song'];
@@ -45,9 +43,9 @@ describe('strait service list', { timeout: 120_000 }, () => {
     const [header, ...rows] = table.trimEnd().split('\n');
     assert.match(header!, /^NAMESPACE\s+SERVICE\s+TYPE\s+FRONTEND\s+CLUSTER\s+BACKEND\s+STATE\s+PREFERRED\s+TIER$/);
     // Each cluster's addresses lie in the block it was given: 127.B.x.y, its gateway at 127.B.0.2.
-    const block = (cluster: string) => clusterAddresses(readMesh(mesh.home).clusters.find((c) => c.name === cluster)!.index).gateway.replace(/\.0\.2$/, '').replaceAll('.', '\\.');
-    assert.match(rows[0]!, new RegExp(`^song\\s+userlist-svc\\s+global\\s+userlist-svc\\.song\\.svc\\.cluster\\.local:80\\s+cluster1\\s+${block('cluster1')}\\.\\d+\\.\\d+:8181\\s+active\\s+yes\\s+0$`));
-    assert.match(rows[1]!, new RegExp(`^\\s+cluster2\\s+${block('cluster2')}\\.\\d+\\.\\d+:8181 via ${block('cluster2')}\\.0\\.2:4143\\s+active\\s+yes\\s+0$`));
+    const block = (cluster: string) => mesh.blockPrefix(cluster).replaceAll('.', '\\.');
+    assert.match(rows[0]!, new RegExp(`^song\\s+userlist-svc\\s+global\\s+userlist-svc\\.song\\.svc\\.cluster\\.local:80\\s+cluster1\\s+${block('cluster1')}\\d+\\.\\d+:8181\\s+active\\s+yes\\s+0$`));
+    assert.match(rows[1]!, new RegExp(`^\\s+cluster2\\s+${block('cluster2')}\\d+\\.\\d+:8181 via ${block('cluster2')}0\\.2:4143\\s+active\\s+yes\\s+0$`));
     assert.match(rows[2]!, /^\s+userlist-svc\.song\.svc\.clusterset\.local:80\s+cluster1\s/);
     const json = await listing();
     assert.equal(json.cluster, 'cluster1');

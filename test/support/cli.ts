@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { blockPrefix } from '../../src/runtime/addresses.js';
+import { readMesh } from '../../src/runtime/home.js';
 
 export const STRAIT_BIN = fileURLToPath(new URL('../../bin/strait.js', import.meta.url));
 
@@ -16,6 +18,11 @@ export interface RunResult {
 
 export class Mesh {
   readonly home: string;
+
+  /** `127.20.` for a cluster of this mesh whose block is 127.20.0.0/16. */
+  blockPrefix(cluster: string): string {
+    return `${blockPrefix(readMesh(this.home).clusters.find((c) => c.name === cluster)!.index)}.`;
+  }
 
   constructor(prefix = 'strait-test-') {
     this.home = mkdtempSync(join(tmpdir(), prefix));
