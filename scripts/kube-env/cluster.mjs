@@ -3,6 +3,7 @@
 // directory. Cluster i takes one machine-wide 127.x block (the one the local runtime's clusters take
 // theirs from): the components listen on 127.x.0.1, Services get ClusterIPs in 127.x.240.0/20, and
 // the node agent hands its pods addresses from 127.x.1.1 up.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { connect } from 'node:net';
@@ -30,8 +31,23 @@ const CONTROLLERS = [
   'clusterrole-aggregation-controller',
   'service-cidr-controller',
   'pod-garbage-collector-controller',
+  // Takes the not-ready taint off a Ready node, and marks a node whose Lease lapses NotReady.
+  'node-lifecycle-controller',
 ];
 const READY_TIMEOUT_MS = 180_000;
+const NODE_PROXIER_RBAC = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: 'strait:node-proxier'}
+rules:
+- {apiGroups: [''], resources: [pods, services], verbs: [get, list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: 'strait:node-proxier'}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'strait:node-proxier'}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: Group, name: 'system:nodes'}
+`;
 
 export const nodeNameOf = (cluster) => `${cluster}-node`;
 
@@ -192,8 +208,11 @@ export async function startCluster(layout, { node = true } = {}) {
   // The ServiceAccount controller makes `default` in every namespace: pods can be created from then on.
   await waitFor(`${layout.name}'s ServiceAccount controller`, processes[2].logPath, async () => (await adminGet(layout, '/api/v1/namespaces/default/serviceaccounts/default')).status === 200, processes);
 
-  // Until the node agent is part of the CLI, clusters come up without a node.
-  if (node && existsSync(join(ROOT, 'dist', 'src', 'runtime', 'node', 'agent.js'))) {
+  if (node) {
+    // Pods' addresses are loopback ones, which EndpointSlices refuse, so the node agent's service
+    // proxy reads Services' pods themselves: the Node authorizer lets a node list only its own.
+    const admin = componentKubeconfig(layout, 'admin');
+    execFileSync(binPath('kubectl'), ['--kubeconfig', admin, 'apply', '-f', '-'], { input: NODE_PROXIER_RBAC, stdio: ['pipe', 'ignore', 'pipe'] });
     const nodeConfig = componentKubeconfig(layout, 'node');
     const agent = await start(layout, 'strait-node', process.execPath, [
       join(ROOT, 'bin', 'strait.js'),
