@@ -1,0 +1,97 @@
+// What the Kubernetes end-to-end tests share: real test clusters from scripts/kube-env.mjs (built on
+// first use; the cache makes later runs start in seconds), the built kubectl, and waits.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const KUBE_ENV = join(ROOT, 'scripts', 'kube-env.mjs');
+export const STRAIT = join(ROOT, 'bin', 'strait.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Test clusters of one directory; `down` leaves nothing running. */
+export class KubeEnv {
+  readonly dir: string;
+  readonly kubeconfig: string;
+  readonly kubectlPath: string;
+
+  private constructor(readonly clusters: string[]) {
+    this.dir = mkdtempSync(join(tmpdir(), 'strait-kube-'));
+    this.kubeconfig = join(this.dir, 'kubeconfig');
+    this.kubectlPath = join(this.dir, 'bin', 'kubectl');
+  }
+
+  /** Builds what the cache lacks (minutes, once), then starts the clusters. */
+  static async up(clusters: string[]): Promise<KubeEnv> {
+    const env = new KubeEnv(clusters);
+    const r = await run(process.execPath, [KUBE_ENV, 'up', '--clusters', clusters.join(','), '--dir', env.dir], { timeoutMs: 45 * 60_000 });
+    if (r.code !== 0) throw new Error(`kube-env up failed (${r.code}):\n${r.stderr}${r.stdout}`);
+    return env;
+  }
+
+  async down(): Promise<void> {
+    const r = await run(process.execPath, [KUBE_ENV, 'down', '--dir', this.dir]);
+    if (r.code !== 0) throw new Error(`kube-env down failed: ${r.stderr}`);
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  kubectl(context: string, args: string[], input?: string): Promise<Run> {
+    return run(this.kubectlPath, ['--kubeconfig', this.kubeconfig, '--context', context, ...args], { input });
+  }
+
+  /** kubectl that must succeed; returns its stdout. */
+  async k(context: string, args: string[], input?: string): Promise<string> {
+    const r = await this.kubectl(context, args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async json<T = Record<string, unknown>>(context: string, args: string[]): Promise<T> {
+    return JSON.parse(await this.k(context, [...args, '-o', 'json'])) as T;
+  }
+
+  strait(args: string[], opts: { input?: string } = {}): Promise<Run> {
+    return run(process.execPath, [STRAIT, ...args], { env: { ...process.env, KUBECONFIG: this.kubeconfig, NO_COLOR: '1' }, input: opts.input });
+  }
+
+  clusterDir(cluster: string): string {
+    return join(this.dir, cluster);
+  }
+}
+
+/** Polls `check` until it returns something other than undefined/false; fails with `what` after the time-out. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
