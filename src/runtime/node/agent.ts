@@ -4,6 +4,7 @@
 // volumes as files, readiness from its probes, restarts with back-off and a graceful delete. It
 // also makes Service ClusterIPs and NodePorts answer (services.ts), as kube-proxy would.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '../../api/types.js';
 import { VERSION } from '../../api/version.js';
@@ -146,7 +147,7 @@ class Agent {
           operatingSystem: 'linux',
           architecture: process.arch === 'x64' ? 'amd64' : process.arch,
           osImage: 'strait node agent',
-          kernelVersion: '',
+          kernelVersion: release(),
           machineID: '',
           systemUUID: '',
           bootID: '',
