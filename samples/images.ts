@@ -92,6 +92,8 @@ const SAMPLE_PORTS: Record<string, number[]> = {
   podinfo: [9898],
   'error-injector': [8080],
   books: [7000],
+  // Its ports are whatever its nginx.conf listens on: ready once it runs, as a container without probes.
+  nginx: [],
 };
 
 /** What the reviews images bake in (Istio's reviews Dockerfile build arguments). */
@@ -125,6 +127,8 @@ const RULES: ImageRule[] = [
     env: (match) => reviewsEnv(match[1] ?? 'v1'),
   },
   { path: /(?:^|\/)curlimages\/curl$/, shown: ['curlimages/curl'], sample: () => 'sleep' },
+  // This machine's nginx, with the pod's nginx.conf (samples/nginx.ts).
+  { path: /(?:^|\/)library\/nginx$/, shown: ['nginx'], sample: () => 'nginx' },
   { path: /(?:^|\/)ssongman\/userlist$/, shown: ['ssongman/userlist'], sample: () => 'userlist' },
   { path: /(?:^|\/)stefanprodan\/podinfo$/, shown: ['stefanprodan/podinfo', 'ghcr.io/stefanprodan/podinfo'], sample: () => 'podinfo' },
   {

@@ -125,6 +125,20 @@ describe('Kubernetes test environment with the node agent', () => {
     assert.deepEqual(reviewed.status.user.extra['authentication.kubernetes.io/pod-name'], ['files']);
   });
 
+  test("the survey's nginx error injector runs Debian's nginx with its ConfigMap's nginx.conf, on the pod's address", async () => {
+    await env.k(C, ['create', 'namespace', 'booksapp']);
+    await env.k(C, ['apply', '-f', join(ROOT, 'examples/linkerd/error-injector.yaml')]);
+    const pod = await eventually('error-injector ready', async () => {
+      const [p] = (await env.json<{ items: PodJson[] }>(C, ['get', 'pods', '-n', 'booksapp', '-l', 'app=error-injector'])).items;
+      return p?.status.containerStatuses?.[0]?.ready && p;
+    });
+    const answer = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '5', `http://${pod.status.podIP}:8080/books`]);
+    assert.equal(answer.stdout, '500');
+    const clusterIP = (await env.k(C, ['get', 'svc', '-n', 'booksapp', 'error-injector', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    const viaService = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '5', `http://${clusterIP}:8080/`]);
+    assert.equal(viaService.stdout, '500');
+  });
+
   test('a pod whose Secret is missing waits with CreateContainerConfigError, and starts once it exists', async () => {
     await env.k(C, ['run', 'late', '--image=curlimages/curl', '--overrides', JSON.stringify({ spec: { containers: [{ name: 'late', image: 'curlimages/curl', command: ['/bin/sleep', '3650d'], env: [{ name: 'X', valueFrom: { secretKeyRef: { name: 'late-secret', key: 'x' } } }] }] } })]);
     const waiting = await eventually('late waiting on its secret', async () => {
