@@ -2,11 +2,11 @@
 // address, over undici's keep-alive pool per port (node:http for `Expect: 100-continue`), and the
 // answer back through an AppReply.
 import http, { type IncomingMessage } from 'node:http';
-import type net from 'node:net';
 import type { ServerHttp2Stream } from 'node:http2';
 import { PassThrough } from 'node:stream';
 import { Agent, buildConnector } from 'undici';
 import type { TcpSeries } from '../../metrics.js';
+import { countedAgent } from '../../transport/agent.js';
 import type { AppCall, AppReply } from './reply.js';
 
 export class AppClient {
@@ -35,13 +35,7 @@ export class AppClient {
           callback(...result);
         }),
     });
-    this.expectAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 4000 });
-    const createConnection = this.expectAgent.createConnection.bind(this.expectAgent);
-    this.expectAgent.createConnection = (options, callback) => {
-      const socket = createConnection(options, callback) as net.Socket;
-      appConnections.track(socket);
-      return socket;
-    };
+    this.expectAgent = countedAgent(appConnections);
   }
 
   /** Calls the app with `call` (from `stream`), answering through `reply`. */

@@ -4,9 +4,9 @@
 // reported to the endpoint's handle; a connect that fails before anything was sent goes to `retry`.
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import http2, { type ClientHttp2Session } from 'node:http2';
-import type net from 'node:net';
 import type { Logger } from 'pino';
 import type { HttpSeries, MetricLabels, ProxyMetrics } from '../../metrics.js';
+import { countedAgent } from '../../transport/agent.js';
 import { appendVia, endToEndHeaders, MESH_HEADERS } from '../../transport/headers.js';
 import { refuse, Refusal, type HttpCall } from '../call.js';
 import type { EndpointHandle } from '../concrete/balancer.js';
@@ -35,14 +35,7 @@ export class HttpEndpoint {
   private readonly plainAgent: http.Agent;
 
   constructor(private readonly o: HttpEndpointOptions) {
-    const plainConnections = o.metrics.tcpSeries({ direction: 'outbound', peer: 'dst', tls: 'no_identity', no_tls_reason: 'not_provided_by_service_discovery', src_cluster: o.cluster });
-    this.plainAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 4000 });
-    const createConnection = this.plainAgent.createConnection.bind(this.plainAgent);
-    this.plainAgent.createConnection = (options, callback) => {
-      const socket = createConnection(options, callback) as net.Socket;
-      plainConnections.track(socket);
-      return socket;
-    };
+    this.plainAgent = countedAgent(o.metrics.tcpSeries({ direction: 'outbound', peer: 'dst', tls: 'no_identity', no_tls_reason: 'not_provided_by_service_discovery', src_cluster: o.cluster }));
   }
 
   /** Sends the call to the picked endpoint. */
