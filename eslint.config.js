@@ -19,6 +19,20 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBoolean: true }],
     },
   },
+  // The layers of DESIGN.md §4: the data plane (proxy, gateway) and the control plane share only
+  // src/api and src/identity, and neither reaches into the runtime or the CLI that run them.
+  {
+    files: ['src/proxy/**', 'src/gateway/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(control|runtime|cli)/', message: 'the proxy and the gateway never import the control plane, the runtime or the CLI (DESIGN.md §4)' }] }],
+    },
+  },
+  {
+    files: ['src/control/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '(^|/)(gateway|runtime|cli)/', message: 'the control plane never imports the gateway, the runtime or the CLI (DESIGN.md §4)' }] }],
+    },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -24,8 +24,6 @@ export type RouteKey =
   | { kind: 'probe'; cluster: string }
   | { kind: 'mesh-api'; cluster: string };
 
-export type RouteKeyKind = RouteKey['kind'];
-
 /** A route key cannot be made from these names; the message says which name and why. */
 export class RouteKeyError extends Error {
   override name = 'RouteKeyError';

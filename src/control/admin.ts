@@ -3,6 +3,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, unlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import type { InfoResponse } from '../api/gen/strait/mesh/v1/mesh_pb.js';
+import { listen } from '../api/listen.js';
 import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import { ConflictError, ExpiredError, NotFoundError, type Store } from '../store/store.js';
 import type { ServiceListing } from './discovery/listing.js';
@@ -46,16 +48,7 @@ export interface GatewayHooks {
 }
 
 /** What a cluster tells others about itself (the mesh API's Info), for `strait link`. */
-export interface ClusterInfo {
-  cluster: string;
-  clusterId: string;
-  /** `host:port` other clusters should use for this cluster's gateway. */
-  gatewayAddress: string;
-  /** SHA-256 fingerprints of the trust anchors, `AB:CD:…`. */
-  trustAnchorFingerprints: string[];
-  trustDomain: string;
-  version: string;
-}
+export type ClusterInfo = Pick<InfoResponse, 'cluster' | 'clusterId' | 'gatewayAddress' | 'trustAnchorFingerprints' | 'trustDomain' | 'version'>;
 
 /** A link credential this cluster minted, for the cluster named `consumer`. */
 export interface IssuedCredential {
@@ -217,18 +210,14 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
     });
   }
 
-  return new Promise((resolve, reject) => {
-    try {
-      unlinkSync(socketPath);
-    } catch {
-      // no socket left from an earlier run
-    }
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      chmodSync(socketPath, 0o600);
-      server.off('error', reject);
-      resolve(server);
-    });
+  try {
+    unlinkSync(socketPath);
+  } catch {
+    // no socket left from an earlier run
+  }
+  return listen(server, { path: socketPath }).then(() => {
+    chmodSync(socketPath, 0o600);
+    return server;
   });
 }
 

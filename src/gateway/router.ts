@@ -1,3 +1,4 @@
+
 // The gateway: one TCP port per cluster where every connection from another cluster arrives. It
 // reads the ClientHello (without answering it), asks the route table what the server name means,
 // and then splices the connection to an endpoint's proxy or to the mesh API — replaying the
@@ -7,6 +8,7 @@ import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { pino, type Logger } from 'pino';
 import type { TlsIdentity } from '../identity/tls.js';
+import { listen } from '../api/listen.js';
 import { parseRouteKey } from '../api/route-keys.js';
 import { GatewayProbe, type ProbeStats } from './probe.js';
 import type { Route, RouteTable, SpliceRoute } from './routes.js';
@@ -121,13 +123,7 @@ class SniGateway implements Gateway {
   }
 
   async listen(host: string, port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(this.server, { port, host });
     this.server.on('error', (err) => this.log.error({ err: err.message }, 'gateway listener failed'));
     const bound = this.server.address() as net.AddressInfo;
     this.address = { host: bound.address, port: bound.port };

@@ -15,7 +15,6 @@ export type Route =
   /** The gateway's own probe: terminated here with the gateway's identity, answering `GET /ready`. */
   | { kind: 'probe' };
 
-export type RouteKind = Route['kind'];
 /** The routes the gateway splices rather than terminates. */
 export type SpliceRoute = Extract<Route, { host: string }>;
 

@@ -1,22 +1,21 @@
 // Workload credentials: how a workload proves to its cluster's CA which service account it runs as.
 //
-// The local runtime gives each pod a bootstrap token: a JWT (RFC 7519) signed with HMAC-SHA256
+// The local runtime gives each pod a bootstrap token: a JWT signed with HMAC-SHA256 (token.ts)
 // under a secret key the cluster's control plane keeps, bound to the cluster, namespace, service
-// account and pod, with an audience and an expiry. HS256 is enough because the same control plane
-// mints and verifies; nobody else needs to check the signature. On Kubernetes, a verifier that
-// sends service-account tokens to the TokenReview API implements the same CredentialVerifier.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// account and pod, with an audience and an expiry. On Kubernetes, a verifier that sends
+// service-account tokens to the TokenReview API implements the same CredentialVerifier.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isDns1123Label, isDns1123Subdomain } from '../api/names.js';
 import type { WorkloadName } from './spiffe.js';
+import { MIN_TOKEN_KEY_BYTES, requireTokenKey, SignedToken, signToken, TokenRejected, type TokenReader } from './token.js';
 
 /** The audience a credential must name to be accepted by Strait's CA (as Linkerd's identity.l5d.io). */
 export const IDENTITY_AUDIENCE = 'identity.strait.dev';
 export const DEFAULT_TOKEN_LIFETIME_MS = 24 * 60 * 60_000;
 /** Tolerated clock difference when checking exp and nbf. */
 const LEEWAY_S = 60;
-const MIN_KEY_BYTES = 32;
 
 /** Who a verified credential says the caller is. */
 export interface VerifiedCredential extends WorkloadName {
@@ -32,15 +31,11 @@ export interface CredentialVerifier {
 
 export type CredentialRejection = 'malformed' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'wrong-audience' | 'wrong-cluster' | 'invalid-claims';
 
-export class CredentialRejected extends Error {
+export class CredentialRejected extends TokenRejected<CredentialRejection> {
   override name = 'CredentialRejected';
-  constructor(
-    readonly reason: CredentialRejection,
-    message: string,
-  ) {
-    super(message);
-  }
 }
+
+const READER: TokenReader<CredentialRejected> = { what: 'the token', malformed: (message) => new CredentialRejected('malformed', message) };
 
 export interface BootstrapTokenClaims extends WorkloadName {
   cluster: string;
@@ -66,16 +61,8 @@ function serviceAccountUser(w: WorkloadName): string {
   return `system:serviceaccount:${w.namespace}:${w.serviceAccount}`;
 }
 
-function b64url(data: string | Buffer): string {
-  return Buffer.from(data).toString('base64url');
-}
-
-function sign(key: Buffer, signingInput: string): Buffer {
-  return createHmac('sha256', key).update(signingInput).digest();
-}
-
 function requireKey(key: Buffer): void {
-  if (key.length < MIN_KEY_BYTES) throw new Error(`a token signing key must be at least ${MIN_KEY_BYTES} bytes (got ${key.length})`);
+  requireTokenKey(key, 'a token signing key');
 }
 
 /** Mints a bootstrap token for one pod. */
@@ -102,8 +89,7 @@ export function mintBootstrapToken(
       ...(claims.pod === undefined ? {} : { pod: claims.pod }),
     },
   };
-  const signingInput = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}`;
-  return `${signingInput}.${b64url(sign(key, signingInput))}`;
+  return signToken(key, payload);
 }
 
 /** Verifies bootstrap tokens minted for one cluster with its key. */
@@ -126,20 +112,11 @@ export class BootstrapTokenVerifier implements CredentialVerifier {
   }
 
   private verifySync(token: string): VerifiedCredential {
-    const parts = token.split('.');
-    if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
-      throw new CredentialRejected('malformed', 'the token is not a JWT (three base64url parts separated by dots)');
-    }
-    const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-    const header = parseJson(headerPart, 'header') as { alg?: unknown };
-    // Checking alg before the signature keeps "alg": "none" and algorithm-confusion tokens out.
-    if (header.alg !== 'HS256') throw new CredentialRejected('malformed', `the token's algorithm is ${JSON.stringify(header.alg)}, not HS256`);
-    const expected = sign(this.key, `${headerPart}.${payloadPart}`);
-    const given = Buffer.from(signaturePart, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    const signed = SignedToken.parse(token, READER);
+    if (!signed.signedWith(this.key)) {
       throw new CredentialRejected('bad-signature', "the token's signature does not verify: it was altered or not minted by this cluster");
     }
-    const p = parseJson(payloadPart, 'payload') as Partial<TokenPayload>;
+    const p = signed.payload() as Partial<TokenPayload>;
     const s = p['strait.dev'];
     if (
       typeof p.exp !== 'number' ||
@@ -168,19 +145,9 @@ export class BootstrapTokenVerifier implements CredentialVerifier {
   }
 }
 
-function parseJson(part: string, what: string): unknown {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null) return value;
-  } catch {
-    // reported below
-  }
-  throw new CredentialRejected('malformed', `the token's ${what} is not a JSON object`);
-}
-
 /** A fresh random key for signing a cluster's bootstrap tokens. */
 export function generateTokenKey(): Buffer {
-  return randomBytes(MIN_KEY_BYTES);
+  return randomBytes(MIN_TOKEN_KEY_BYTES);
 }
 
 /** The cluster's token key from `file`, created (mode 0600) the first time. */

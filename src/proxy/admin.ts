@@ -4,7 +4,7 @@ import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
-import { listen } from './outbound.js';
+import { listen } from '../api/listen.js';
 
 export interface AdminOptions {
   host: string;
@@ -44,6 +44,6 @@ export async function startAdmin(options: AdminOptions): Promise<{ server: Serve
     }
   });
   server.on('clientError', (_err, socket) => socket.destroy());
-  await listen(server, options.port, options.host);
+  await listen(server, { port: options.port, host: options.host });
   return { server, port: (server.address() as AddressInfo).port };
 }

@@ -3,7 +3,7 @@
 import { isIP } from 'node:net';
 import { PROXY_PORTS } from '../api/mesh.js';
 import { parseSpiffeId, trustDomainProblem } from '../identity/spiffe.js';
-import { splitAuthority } from './headers.js';
+import { splitAuthority } from './transport/headers.js';
 
 /** The ports Linkerd's proxy uses, kept so that users find them where they expect. */
 export const DEFAULT_PORTS = PROXY_PORTS;

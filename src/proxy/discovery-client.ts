@@ -3,6 +3,7 @@
 // control plane's incremental updates. When a stream breaks it reconnects with back-off and resumes
 // from what it holds; meanwhile, and for as long as the control plane stays away, every watch keeps
 // answering with the last state it knew (static stability): nothing is cleared on a disconnect.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SecureContext } from 'node:tls';
 import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
@@ -22,6 +23,7 @@ import {
 import { NOT_A_SERVICE_NAME_METADATA } from '../api/mesh.js';
 import { clientTlsOptions, type TlsIdentity } from '../identity/tls.js';
 import type { Destination, DestinationPort, DestinationWatch, Endpoint, InboundConfig, Resolver } from './destinations.js';
+import { LiveValue } from './live-value.js';
 
 export interface DiscoveryClientOptions {
   controlPlane: { host: string; port: number };
@@ -163,7 +165,7 @@ async function keepStreaming<T>(
     const delay = ceiling / 2 + (Math.random() * ceiling) / 2; // jitter, so proxies do not come back in step
     ctx.emit({ type: 'error', stream: spec.stream, name: spec.name, error, ...(retry ? { retryInMs: Math.round(delay) } : {}) });
     if (!retry) return;
-    await sleep(delay, spec.signal);
+    await sleep(delay, undefined, { signal: spec.signal }).catch(() => {}); // an abort ends the wait early
   }
 }
 
@@ -288,68 +290,4 @@ function toEndpoint(e: EndpointMessage): Endpoint {
 
 function toInboundConfig(res: InboundResponse): InboundConfig {
   return { pod: res.pod, namespace: res.namespace, cluster: res.cluster, ports: res.ports.map(toPort), version: res.version };
-}
-
-/** A value that arrives over time: the latest one, a wait for the first, and change listeners. */
-class LiveValue<T> {
-  private value: T | undefined;
-  private lastError: ConnectError | undefined;
-  private readonly listeners = new Set<(value: T) => void>();
-  private readonly waiters = new Set<(value: T) => void>();
-
-  constructor(private readonly what: string) {}
-
-  current(): T | undefined {
-    return this.value;
-  }
-
-  set(value: T): void {
-    this.value = value;
-    for (const resolve of this.waiters) resolve(value);
-    this.waiters.clear();
-    for (const listener of this.listeners) listener(value);
-  }
-
-  failed(err: ConnectError): void {
-    this.lastError = err;
-  }
-
-  watchApi() {
-    return {
-      current: () => this.value,
-      ready: (timeoutMs: number) => this.ready(timeoutMs),
-      onUpdate: (listener: (value: T) => void) => {
-        this.listeners.add(listener);
-        return () => void this.listeners.delete(listener);
-      },
-    };
-  }
-
-  private ready(timeoutMs: number): Promise<T> {
-    if (this.value !== undefined) return Promise.resolve(this.value);
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(done);
-        const why = this.lastError ? `: ${this.lastError.message}` : '';
-        reject(new Error(`no answer from the control plane about the ${this.what} within ${timeoutMs} ms${why}`));
-      }, timeoutMs);
-      const done = (value: T) => {
-        clearTimeout(timer);
-        resolve(value);
-      };
-      this.waiters.add(done);
-    });
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
 }

@@ -7,13 +7,13 @@ import { caTransport, connectCertifier, WorkloadIdentity } from '../identity/cli
 import type { TlsIdentity } from '../identity/tls.js';
 import { startAdmin } from './admin.js';
 import { DEFAULT_PORTS, type ProxyConfig } from './config.js';
-import { MeshConnector } from './connector.js';
+import { MeshConnector } from './outbound/endpoint/connector.js';
 import type { Resolver } from './destinations.js';
 import { DiscoveryClient, type InboundWatch } from './discovery-client.js';
-import { InboundProxy } from './inbound.js';
+import { InboundProxy } from './inbound/server/tls.js';
 import { ProxyMetrics } from './metrics.js';
-import { OutboundProxy } from './outbound.js';
-import { RouteTable } from './routes.js';
+import { RouteTable } from './outbound/logical/table.js';
+import { OutboundProxy } from './outbound/proxy.js';
 
 export interface ProxyDependencies {
   /** The workload certificate; by default one the cluster's CA issues for the bootstrap token, renewed before expiry. */

@@ -2,7 +2,7 @@
 // control plane. Names are looked up by host (the port of the authority is ignored); a name not in
 // the table is answered "no such service".
 import type { Destination, DestinationWatch, Resolver } from './destinations.js';
-import { splitAuthority } from './headers.js';
+import { splitAuthority } from './transport/headers.js';
 
 export type StaticDestination = Omit<Destination, 'authority'>;
 

@@ -8,7 +8,7 @@ import { linkSync, mkdirSync, readFileSync, readdirSync, renameSync, unlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clusterAddresses, MAX_CLUSTER_INDEX } from './addresses.js';
-import { HomeError, isAlive, readMesh } from './home.js';
+import { HomeError, isAlive, readMesh } from './mesh-file.js';
 
 interface Claim {
   home: string;

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 import { toDocuments } from '../api/codec.js';
 import type { Pod, PodSpec } from '../api/kinds.js';
 import { managedObjectProblem } from '../api/kinds/mcs.js';
+import { listen } from '../api/listen.js';
 import type { Resource } from '../api/types.js';
 import { validateDocuments } from '../api/validate.js';
 import { startAdminServer } from '../control/admin.js';
@@ -158,10 +159,7 @@ async function startControlPlaneApi(home: string, entry: ClusterEntry, store: St
   );
   await discovery!.ready;
   const address = clusterAddresses(entry.index).controlPlane;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(CONTROL_PLANE_PORT, address, () => resolve());
-  });
+  await listen(server, { port: CONTROL_PLANE_PORT, host: address });
   log.info({ address: `${address}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
   return {
     tokenKey,

@@ -2,31 +2,12 @@
 // files, and the lock that keeps two `strait up`/`down` runs from interleaving.
 import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, unlinkSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UserError } from '../api/errors.js';
 import { isDns1123Label } from '../api/names.js';
-import { DEFAULT_TRUST_DOMAIN, trustDomainProblem } from '../identity/spiffe.js';
+import { trustDomainProblem } from '../identity/spiffe.js';
 import { reserveBlock } from './blocks.js';
+import { HomeError, isAlive, meshPath, readMesh, type ClusterEntry, type MeshFile } from './mesh-file.js';
 
-export interface ClusterEntry {
-  name: string;
-  /** Picks the cluster's loopback block (see addresses.ts); free on this machine when created. */
-  index: number;
-  createdAt: string;
-  /** `host:port` other clusters reach this cluster's gateway at (see settings.ts); unset: its own gateway address. */
-  gatewayAddress?: string;
-  /** The region the cluster runs in, a DNS-1123 label. */
-  region?: string;
-}
-
-export interface MeshFile {
-  /** The SPIFFE trust domain of every identity in the mesh; fixed when the first cluster is made. */
-  trustDomain: string;
-  clusters: ClusterEntry[];
-  /** Namespace sameness: Services of the same name and namespace in linked clusters are one service. */
-  sameness?: boolean;
-}
-
-export class HomeError extends UserError {}
+export { HomeError, isAlive, readMesh, type ClusterEntry, type MeshFile } from './mesh-file.js';
 
 export function straitHome(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.STRAIT_HOME ?? '.strait');
@@ -37,7 +18,7 @@ export function clusterDir(home: string, cluster: string): string {
 }
 
 export const paths = {
-  mesh: (home: string) => join(home, 'mesh.json'),
+  mesh: meshPath,
   lock: (home: string) => join(home, 'lock'),
   store: (home: string, c: string) => join(clusterDir(home, c), 'store'),
   socket: (home: string, c: string) => join(clusterDir(home, c), 'control-plane.sock'),
@@ -47,20 +28,6 @@ export const paths = {
 
 /** Unix socket paths are limited to 107 bytes on Linux. */
 const MAX_SOCKET_PATH = 107;
-
-export function readMesh(home: string): MeshFile {
-  try {
-    const mesh = JSON.parse(readFileSync(paths.mesh(home), 'utf8')) as Partial<MeshFile>;
-    return {
-      trustDomain: mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN,
-      clusters: mesh.clusters ?? [],
-      ...(typeof mesh.sameness === 'boolean' ? { sameness: mesh.sameness } : {}),
-    };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { trustDomain: DEFAULT_TRUST_DOMAIN, clusters: [] };
-    throw new HomeError(`${paths.mesh(home)} is unreadable: ${(err as Error).message}`);
-  }
-}
 
 function writeMesh(home: string, mesh: MeshFile): void {
   const tmp = paths.mesh(home) + '.tmp';
@@ -119,15 +86,6 @@ export function pickCluster(home: string, requested?: string): ClusterEntry {
     );
   }
   return found;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function readPid(file: string): number | undefined {

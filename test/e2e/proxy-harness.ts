@@ -9,7 +9,7 @@ import { CertificateAuthority } from '../../src/identity/ca.js';
 import type { TlsIdentity } from '../../src/identity/tls.js';
 import type { Backend, DestinationWatch, Endpoint, Resolver } from '../../src/proxy/destinations.js';
 import { StaticResolver, type StaticDestination } from '../../src/proxy/static-resolver.js';
-import { splitAuthority } from '../../src/proxy/headers.js';
+import { splitAuthority } from '../../src/proxy/transport/headers.js';
 import { runProxy, type RunningProxy } from '../../src/proxy/main.js';
 import type { OutboundListener } from '../../src/proxy/config.js';
 import { issueMaterial, meshPki, staticIdentity } from '../unit/identity/fixtures.js';

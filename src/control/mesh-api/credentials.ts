@@ -1,18 +1,19 @@
 // Link credentials: what lets another cluster read this cluster's mesh API, and nothing else.
 //
-// A credential is a JWT (RFC 7519) signed with HMAC-SHA256 under a key only this cluster's control
-// plane holds (kept like the identity token key), naming this cluster, the cluster it was minted
+// A credential is a JWT signed with HMAC-SHA256 (identity/token.ts) under a key only this cluster's
+// control plane holds (kept like the identity token key), naming this cluster, the cluster it was minted
 // for, the audience `mesh.strait.dev` and a random id. This cluster also records every credential
 // it minted, as a Secret in strait-system named `link-credential-<id>` (type
 // `strait.dev/link-grant`, no secret data: the token itself is not kept here) that says whom it is
 // for, when it expires, and which services it may see. Revoking deletes the record, and a
 // credential without its record is refused, however valid its signature — so `strait unlink`
 // takes access away at once, as deleting Linkerd's service-account token does.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Secret } from '../../api/kinds/secret.js';
 import { MULTICLUSTER_NAMESPACE } from '../../api/kinds/strait.js';
 import { isDns1123Label } from '../../api/names.js';
 import type { LabelSelector } from '../../api/types.js';
+import { requireTokenKey, SignedToken, signToken, TokenRejected, type TokenReader } from '../../identity/token.js';
 import type { Store } from '../../store/store.js';
 
 export const MESH_API_AUDIENCE = 'mesh.strait.dev';
@@ -22,19 +23,14 @@ export const GRANT_TYPE = 'strait.dev/link-grant';
 /** On a grant record: the cluster the credential was minted for. */
 export const LINKED_CLUSTER_LABEL = 'strait.dev/linked-cluster';
 const GRANT_ANNOTATIONS = { expires: 'strait.dev/expires', selector: 'strait.dev/export-selector' } as const;
-const MIN_KEY_BYTES = 32;
 
 export type LinkCredentialRejection = 'malformed' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'wrong-audience' | 'wrong-cluster' | 'revoked';
 
-export class LinkCredentialRejected extends Error {
+export class LinkCredentialRejected extends TokenRejected<LinkCredentialRejection> {
   override name = 'LinkCredentialRejected';
-  constructor(
-    readonly reason: LinkCredentialRejection,
-    message: string,
-  ) {
-    super(message);
-  }
 }
+
+const READER: TokenReader<LinkCredentialRejected> = { what: 'the link credential', malformed: (message) => new LinkCredentialRejected('malformed', message) };
 
 /** What a verified credential says. */
 export interface LinkCredentialClaims {
@@ -68,11 +64,9 @@ interface Payload {
 
 const issuerOf = (cluster: string) => `strait://${cluster}/control-plane`;
 const subjectOf = (consumer: string) => `strait://${consumer}/link`;
-const b64url = (data: string | Buffer) => Buffer.from(data).toString('base64url');
-const sign = (key: Buffer, input: string) => createHmac('sha256', key).update(input).digest();
 
 function requireKey(key: Buffer): void {
-  if (key.length < MIN_KEY_BYTES) throw new Error(`a link credential key must be at least ${MIN_KEY_BYTES} bytes (got ${key.length})`);
+  requireTokenKey(key, 'a link credential key');
 }
 
 /** A fresh credential id: 16 hex digits. */
@@ -104,8 +98,7 @@ export function mintLinkCredential(key: Buffer, claims: Omit<LinkCredentialClaim
     exp,
     'strait.dev': { cluster: claims.cluster, consumer: claims.consumer },
   };
-  const input = `${b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${b64url(JSON.stringify(payload))}`;
-  return { token: `${input}.${b64url(sign(key, input))}`, expiresAt: new Date(exp * 1000) };
+  return { token: signToken(key, payload), expiresAt: new Date(exp * 1000) };
 }
 
 /**
@@ -113,14 +106,8 @@ export function mintLinkCredential(key: Buffer, claims: Omit<LinkCredentialClaim
  * Does not look for its record: see `LinkGrants.authorize`. Throws LinkCredentialRejected.
  */
 export function verifyLinkCredential(key: Buffer, token: string, options: { cluster: string; now?: Date }): LinkCredentialClaims {
-  const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
-    throw new LinkCredentialRejected('malformed', 'the link credential is not a JWT (three base64url parts separated by dots)');
-  }
-  const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
-  const header = decodePart(headerPart, 'header') as { alg?: unknown };
-  if (header.alg !== 'HS256') throw new LinkCredentialRejected('malformed', `the link credential's algorithm is ${JSON.stringify(header.alg)}, not HS256`);
-  const p = decodePart(payloadPart, 'payload') as Partial<Payload>;
+  const signed = SignedToken.parse(token, READER);
+  const p = signed.payload() as Partial<Payload>;
   const s = p['strait.dev'];
   if (
     typeof p.exp !== 'number' ||
@@ -138,9 +125,7 @@ export function verifyLinkCredential(key: Buffer, token: string, options: { clus
   if (s.cluster !== options.cluster) {
     throw new LinkCredentialRejected('wrong-cluster', `the link credential was minted by cluster ${s.cluster} (for ${s.consumer}); this is cluster ${options.cluster}`);
   }
-  const expected = sign(key, `${headerPart}.${payloadPart}`);
-  const given = Buffer.from(signaturePart, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!signed.signedWith(key)) {
     throw new LinkCredentialRejected('bad-signature', `the link credential's signature does not verify: it was altered or not minted by cluster ${options.cluster}`);
   }
   if (p.iss !== issuerOf(s.cluster) || p.sub !== subjectOf(s.consumer)) throw new LinkCredentialRejected('malformed', 'the link credential has inconsistent iss or sub claims');
@@ -152,16 +137,6 @@ export function verifyLinkCredential(key: Buffer, token: string, options: { clus
   if (now >= p.exp) throw new LinkCredentialRejected('expired', `the link credential expired at ${new Date(p.exp * 1000).toISOString()}; run strait link again for a new one`);
   if (now < p.nbf) throw new LinkCredentialRejected('not-yet-valid', `the link credential is not valid before ${new Date(p.nbf * 1000).toISOString()}`);
   return { cluster: s.cluster, consumer: s.consumer, id: p.jti, expiresAt: new Date(p.exp * 1000) };
-}
-
-function decodePart(part: string, what: string): object {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null) return value;
-  } catch {
-    // reported below
-  }
-  throw new LinkCredentialRejected('malformed', `the link credential's ${what} is not a JSON object`);
 }
 
 /** The record of a credential, as this cluster keeps it. */

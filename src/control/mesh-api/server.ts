@@ -21,6 +21,7 @@ import {
 } from '../../api/gen/strait/mesh/v1/mesh_pb.js';
 import type { Secret } from '../../api/kinds/secret.js';
 import { MULTICLUSTER_NAMESPACE } from '../../api/kinds/strait.js';
+import { listen } from '../../api/listen.js';
 import { VERSION } from '../../api/version.js';
 import { parseCertificates } from '../../identity/pem.js';
 import { fingerprintSha256 } from '../../identity/pki.js';
@@ -363,13 +364,7 @@ export async function startMeshApiServer(options: MeshApiOptions & { host: strin
     session.once('close', () => sessions.delete(session));
   });
   await service.ready;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, { port: options.port, host: options.host });
   const bound = server.address() as AddressInfo;
   options.log.info({ address: `${bound.address}:${bound.port}` }, 'mesh API ready');
   return {

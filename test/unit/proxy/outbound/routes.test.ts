@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Endpoint } from '../../../src/proxy/destinations.js';
-import { ProxyMetrics } from '../../../src/proxy/metrics.js';
-import { RouteTable } from '../../../src/proxy/routes.js';
-import { StaticResolver, type StaticDestination } from '../../../src/proxy/static-resolver.js';
+import type { Endpoint } from '../../../../src/proxy/destinations.js';
+import { ProxyMetrics } from '../../../../src/proxy/metrics.js';
+import { RouteTable } from '../../../../src/proxy/outbound/logical/table.js';
+import { StaticResolver, type StaticDestination } from '../../../../src/proxy/static-resolver.js';
 
 const ID = 'spiffe://cluster.local/ns/sample/sa/helloworld';
 

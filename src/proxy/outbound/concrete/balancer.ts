@@ -8,48 +8,11 @@
 // returns as soon as a better tier's back-off ends and a connect succeeds. Endpoints reached through
 // one gateway share a back-off as well: when the gateway itself cannot be reached, all of them sit
 // out at once, so a dead cluster is left in one step, with no word from the control plane.
-import type { LoadBalancer } from './destinations.js';
+import type { LoadBalancer } from '../../destinations.js';
+import { DEFAULT_RTT_MS, PeakEwma } from './ewma.js';
 
-/** A new endpoint's RTT estimate before any answer (Linkerd's default). */
-export const DEFAULT_RTT_MS = 30;
-/** How fast the estimate forgets: an observation's weight falls to 1/e after this long. */
-export const EWMA_DECAY_MS = 10_000;
 export const BACKOFF_INITIAL_MS = 500;
 export const BACKOFF_MAX_MS = 10_000;
-
-/**
- * A peak-sensitive EWMA of round-trip time: a slower answer than the estimate replaces it at once
- * (so a struggling endpoint is avoided immediately), a faster one is blended in; and the estimate
- * decays toward zero while no answers come, so an idle endpoint gets tried again.
- */
-export class PeakEwma {
-  private estimate: number;
-  private updatedAt: number;
-
-  constructor(now: number, initialMs = DEFAULT_RTT_MS) {
-    this.estimate = initialMs;
-    this.updatedAt = now;
-  }
-
-  /** The estimate as of `now`, decayed for the time since the last update. */
-  value(now: number): number {
-    const elapsed = now - this.updatedAt;
-    if (elapsed <= 0) return this.estimate;
-    this.estimate *= Math.exp(-elapsed / EWMA_DECAY_MS);
-    this.updatedAt = now;
-    return this.estimate;
-  }
-
-  observe(rttMs: number, now: number): void {
-    if (rttMs > this.estimate) {
-      this.estimate = rttMs;
-    } else {
-      const decay = Math.exp(-Math.max(now - this.updatedAt, 0) / EWMA_DECAY_MS);
-      this.estimate = this.estimate * decay + rttMs * (1 - decay);
-    }
-    this.updatedAt = now;
-  }
-}
 
 /** The delay after `failures` consecutive connect failures. */
 function backoffDelay(failures: number): number {
@@ -118,6 +81,8 @@ export interface BalancerOptions<T> {
   tierOf?: (target: T) => number;
   /** The back-off an endpoint shares with others (read when the endpoint first appears). */
   sharedBackoffOf?: (target: T) => SharedBackoff | undefined;
+  /** Told of every answer a lease reports, e.g. for the endpoint's latency histogram. */
+  onAnswer?: (target: T, status: number, ms: number) => void;
 }
 
 export class Balancer<T> {
@@ -134,6 +99,7 @@ export class Balancer<T> {
 
   private readonly tierOf: (target: T) => number;
   private readonly sharedBackoffOf: (target: T) => SharedBackoff | undefined;
+  readonly onAnswer: ((target: T, status: number, ms: number) => void) | undefined;
 
   constructor(
     public kind: LoadBalancer,
@@ -143,6 +109,7 @@ export class Balancer<T> {
     this.random = options.random ?? Math.random;
     this.tierOf = options.tierOf ?? (() => 0);
     this.sharedBackoffOf = options.sharedBackoffOf ?? (() => undefined);
+    this.onAnswer = options.onAnswer;
   }
 
   get endpoints(): readonly EndpointState<T>[] {
@@ -218,6 +185,11 @@ export class Balancer<T> {
     return b.cost(now) < a.cost(now) ? b : a;
   }
 
+  /** Hands `state` (a pick) to one request: the request counts in flight until it settles through the lease. */
+  lease(state: EndpointState<T>): Lease<T> {
+    return new Lease(this, state);
+  }
+
   /** A request to `state` starts; returns its start time for `finished`. */
   started(state: EndpointState<T>): number {
     state.pending++;
@@ -229,6 +201,11 @@ export class Balancer<T> {
     state.pending--;
     const now = this.clock();
     state.ewma.observe(now - startedAt, now);
+  }
+
+  /** The request to `state` ended without a round trip to time (its connect failed). */
+  abandoned(state: EndpointState<T>): void {
+    state.pending--;
   }
 
   /**
@@ -249,5 +226,55 @@ export class Balancer<T> {
     if (state.failures === 0) return;
     state.failures = 0;
     state.backoffUntil = 0;
+  }
+}
+
+/** What the stage that talks to an endpoint reports about it; the books follow from it. */
+export interface EndpointHandle {
+  /** A connection to the endpoint is up: a back-off it sat out is over. */
+  connected(): void;
+  /** The endpoint answered `status` `ms` after the request went out (status 0: no answer came). */
+  finished(status: number, ms: number): void;
+  /**
+   * Connecting failed before anything was sent: the endpoint sits out a back-off. An error with
+   * `unreachable` set (a ConnectFailed) says its gateway could not be reached: the shared back-off too.
+   */
+  failed(error: Error & { unreachable?: boolean }): void;
+}
+
+/**
+ * One request's pick of one endpoint: it counts in flight from the pick until finished or failed
+ * (once; later reports of the same request are ignored). The only way callers change the books.
+ */
+export class Lease<T> implements EndpointHandle {
+  private open = true;
+
+  constructor(
+    private readonly balancer: Balancer<T>,
+    readonly state: EndpointState<T>,
+  ) {
+    balancer.started(state);
+  }
+
+  get target(): T {
+    return this.state.target;
+  }
+
+  connected(): void {
+    this.balancer.connected(this.state);
+  }
+
+  finished(status: number, ms: number): void {
+    if (!this.open) return;
+    this.open = false;
+    this.balancer.finished(this.state, this.balancer.clock() - ms);
+    if (status > 0) this.balancer.onAnswer?.(this.state.target, status, ms);
+  }
+
+  failed(error: Error & { unreachable?: boolean }): void {
+    if (!this.open) return;
+    this.open = false;
+    this.balancer.abandoned(this.state);
+    this.balancer.connectFailed(this.state, error.unreachable === true);
   }
 }

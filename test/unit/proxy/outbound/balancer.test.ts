@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Balancer, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, DEFAULT_RTT_MS, EWMA_DECAY_MS, PeakEwma, SharedBackoff } from '../../../src/proxy/balancer.js';
+import { Balancer, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS, SharedBackoff } from '../../../../src/proxy/outbound/concrete/balancer.js';
+import { DEFAULT_RTT_MS, EWMA_DECAY_MS, PeakEwma } from '../../../../src/proxy/outbound/concrete/ewma.js';
 
 /** A clock the test moves by hand. */
 function manualClock(start = 1000) {

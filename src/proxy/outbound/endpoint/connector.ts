@@ -3,46 +3,14 @@
 // long-lived HTTP/2 session per peer; a session that gets GOAWAY or fails leaves the pool and the
 // next request opens a new one. Opaque TCP gets a connection of its own (ALPN `strait-tcp`).
 import http2, { type ClientHttp2Session } from 'node:http2';
-import tls, { type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { clientTlsOptions, type TlsIdentity } from '../identity/tls.js';
-import type { Endpoint } from './destinations.js';
-import type { MetricLabels, ProxyMetrics } from './metrics.js';
-import { encodeLine, parseTunnelReply, readLine, TUNNEL_ALPN } from './tunnel.js';
-
-/** Where a meshed endpoint's proxy accepts mTLS, and who it must be. */
-export interface MeshTarget {
-  host: string;
-  port: number;
-  sni?: string;
-  identity: string;
-  /** Pool key: one session per distinct target. */
-  key: string;
-}
-
-export function meshTarget(endpoint: Endpoint & { identity: string }, defaultInboundPort: number): MeshTarget {
-  const host = endpoint.proxy?.host ?? endpoint.address;
-  const port = endpoint.proxy?.port ?? defaultInboundPort;
-  const sni = endpoint.proxy?.sni;
-  return { host, port, sni, identity: endpoint.identity, key: `${host}:${port}|${sni ?? ''}|${endpoint.identity}` };
-}
-
-/** Connecting failed before anything of the request was sent: safe to try another endpoint. */
-export class ConnectFailed extends Error {
-  override name = 'ConnectFailed';
-
-  constructor(
-    message: string,
-    /** No TCP connection to host:port could be made (refused, unreachable, timed out): for a gateway, nothing behind it can be reached. */
-    readonly unreachable = false,
-  ) {
-    super(message);
-  }
-}
-
-/** HTTP/2 settings on both sides of the mesh: windows large enough that one stream fills a fast link. */
-export const MESH_H2_SETTINGS: http2.Settings = { initialWindowSize: 4 << 20, maxConcurrentStreams: 1 << 16 };
-export const MESH_H2_SESSION_WINDOW = 16 << 20;
+import type { TlsIdentity } from '../../../identity/tls.js';
+import type { MetricLabels, ProxyMetrics } from '../../metrics.js';
+import { MESH_H2_SESSION_WINDOW, MESH_H2_SETTINGS } from '../../transport/h2.js';
+import { dialPeer, HTTP_ALPN } from '../../transport/tls.js';
+import { encodeLine, parseTunnelReply, readLine, TUNNEL_ALPN } from '../../transport/tunnel.js';
+import { ConnectFailed, describeTarget as describe, type MeshTarget } from './target.js';
 
 export interface ConnectorOptions {
   identity: TlsIdentity;
@@ -89,7 +57,7 @@ export class MeshConnector {
   }
 
   private connect(target: MeshTarget, labels: MetricLabels): PooledSession {
-    const socket = this.tlsConnect(target, 'h2');
+    const socket = dialPeer(this.options.identity, target, HTTP_ALPN);
     const reached = tcpConnected(socket);
     this.options.metrics.tcpSeries(labels).track(socket);
     const session = http2.connect(`http://${target.host}:${target.port}`, {
@@ -130,7 +98,7 @@ export class MeshConnector {
 
   /** Opens an opaque TCP tunnel to `appPort` on the target's pod; resolves once the peer accepted it. */
   async tunnel(target: MeshTarget, appPort: number, labels: MetricLabels): Promise<TLSSocket> {
-    const socket = this.tlsConnect(target, TUNNEL_ALPN);
+    const socket = dialPeer(this.options.identity, target, TUNNEL_ALPN);
     const reached = tcpConnected(socket);
     this.options.metrics.tcpSeries(labels).track(socket);
     this.tunnels.add(socket);
@@ -166,16 +134,6 @@ export class MeshConnector {
     return socket;
   }
 
-  private tlsConnect(target: MeshTarget, alpn: string): TLSSocket {
-    const socket = tls.connect({
-      host: target.host,
-      port: target.port,
-      ...clientTlsOptions(this.options.identity, target.identity, { servername: target.sni, alpn: [alpn] }),
-    });
-    socket.setNoDelay(true);
-    return socket;
-  }
-
   /** A connect failure as ConnectFailed; a peer with the wrong identity is logged and counted. */
   private connectError(target: MeshTarget, err: Error, reached: boolean): ConnectFailed {
     if (err.name === 'PeerRejected') {
@@ -203,8 +161,4 @@ function tcpConnected(socket: TLSSocket): () => boolean {
   let connected = false;
   socket.once('connect', () => (connected = true));
   return () => connected;
-}
-
-function describe(target: MeshTarget): string {
-  return `${target.host}:${target.port}${target.sni ? ` (SNI ${target.sni})` : ''}`;
 }

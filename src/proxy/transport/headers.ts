@@ -171,3 +171,14 @@ export function requestHead(method: string, path: string, headers: OutgoingHttpH
   }
   return head + '\r\n';
 }
+
+/** A header value cannot hold control or non-ASCII characters. */
+export function headerSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/** The body and headers of an answer the proxy makes itself (on either side), saying why. */
+export function proxyAnswer(message: string): { body: string; headers: { 'content-type': string; 'content-length': number; [PROXY_ERROR_HEADER]: string } } {
+  const body = `${message}\n`;
+  return { body, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), [PROXY_ERROR_HEADER]: headerSafe(message) } };
+}

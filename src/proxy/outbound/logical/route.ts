@@ -1,42 +1,13 @@
-// What the outbound side routes with: one Route per authority the app calls, kept current by the
-// resolver's watch. A route holds a balancer per backend (the service, or each TrafficSplit leg)
-// whose endpoint state (latency, back-off) survives updates. Nothing here ever drops the last
-// known state: when discovery goes quiet, routing carries on with what it last said. Endpoints
-// reached through one gateway share a back-off across every route (see balancer.ts).
-import { Balancer, SharedBackoff, type EndpointState } from './balancer.js';
-import { meshTarget, type MeshTarget } from './connector.js';
-import type { Backend, Destination, DestinationWatch, Endpoint, Resolver } from './destinations.js';
-import type { HttpSeries, MetricLabels, ProxyMetrics } from './metrics.js';
+// The logical stage: what a name routes to. One Route per authority the app calls, kept current by
+// the resolver's watch, splits calls over its backends (the service, or each TrafficSplit leg) by
+// weight and hands each to that backend's balancer (the concrete stage), whose endpoint state
+// (latency, back-off) survives updates. Nothing here ever drops the last known state: when
+// discovery goes quiet, routing carries on with what it last said.
+import { Balancer, type EndpointState, type SharedBackoff } from '../concrete/balancer.js';
+import { endpointKey, RouteEndpoint, type Pick } from '../concrete/route-endpoint.js';
+import type { Backend, Destination, DestinationWatch, Endpoint } from '../../destinations.js';
+import type { HttpSeries, MetricLabels, ProxyMetrics } from '../../metrics.js';
 import { pickWeighted, usableBackends } from './split.js';
-
-/** One endpoint as a route sees it: where to send, and the metric series its requests count in. */
-export class RouteEndpoint {
-  private series: HttpSeries | undefined;
-  private target: MeshTarget | undefined;
-
-  constructor(
-    readonly endpoint: Endpoint,
-    readonly labels: MetricLabels,
-    private readonly metrics: ProxyMetrics,
-  ) {}
-
-  /** The gateway (`host:port`) this endpoint is reached through; undefined when it is reached directly. */
-  get gateway(): string | undefined {
-    const { proxy } = this.endpoint;
-    return proxy?.sni ? `${proxy.host}:${proxy.port}` : undefined;
-  }
-
-  httpSeries(): HttpSeries {
-    return (this.series ??= this.metrics.httpSeries(this.labels));
-  }
-
-  /** Where this endpoint's proxy takes mTLS; undefined for an unmeshed endpoint. */
-  meshTarget(defaultInboundPort: number): MeshTarget | undefined {
-    const { endpoint } = this;
-    if (endpoint.identity === undefined) return undefined;
-    return (this.target ??= meshTarget({ ...endpoint, identity: endpoint.identity }, defaultInboundPort));
-  }
-}
 
 export interface BackendRoute {
   backend: Backend;
@@ -44,12 +15,7 @@ export interface BackendRoute {
   balancer: Balancer<RouteEndpoint>;
 }
 
-export type Pick = { backend: BackendRoute; state: EndpointState<RouteEndpoint> };
 export type RouteProblem = { problem: string };
-
-export function endpointKey(e: Endpoint): string {
-  return `${e.address}:${e.port}|${e.identity ?? ''}|${e.proxy ? `${e.proxy.host}:${e.proxy.port}|${e.proxy.sni ?? ''}` : ''}`;
-}
 
 /** The first DNS label of a service name, as Linkerd's `dst_service` shows it. */
 export function shortName(service: string): string {
@@ -119,6 +85,7 @@ export class Route {
           random: this.options.random,
           tierOf: (re) => re.endpoint.priority ?? 0,
           sharedBackoffOf: (re) => (re.gateway === undefined ? undefined : this.options.gatewayBackoff(re.gateway)),
+          onAnswer: (re, status, ms) => re.httpSeries().latency(status, ms),
         }),
       };
       route.backend = backend;
@@ -175,7 +142,7 @@ export class Route {
       const backend = pickWeighted(usable, totalWeight, this.options.random);
       if (!backend) return { problem: this.noEndpoints(d, tried !== undefined && tried.size > 0) };
       const state = backend.balancer.pick(tried);
-      if (state) return { backend, state };
+      if (state) return backend.balancer.lease(state);
       // Every endpoint of this backend was tried: give its share to the others.
       usable = usable.filter((b) => b !== backend);
       totalWeight -= backend.weight;
@@ -220,69 +187,5 @@ export class Route {
   close(): void {
     this.unsubscribe();
     this.watch.close();
-  }
-}
-
-export interface RouteTableOptions {
-  resolver: Resolver;
-  cluster: string;
-  metrics: ProxyMetrics;
-  /** Distinct authorities kept at most; the least recently used one is dropped beyond it. */
-  maxRoutes?: number;
-  clock?: () => number;
-  random?: () => number;
-}
-
-export class RouteTable {
-  private readonly routes = new Map<string, Route>();
-  /** By gateway address, for every route: one gateway's failure is every endpoint's behind it. */
-  private readonly gateways = new Map<string, SharedBackoff>();
-  private readonly maxRoutes: number;
-  private readonly routeOptions: RouteOptions;
-
-  constructor(private readonly options: RouteTableOptions) {
-    this.maxRoutes = options.maxRoutes ?? 1000;
-    this.routeOptions = {
-      cluster: options.cluster,
-      metrics: options.metrics,
-      clock: options.clock ?? (() => performance.now()),
-      random: options.random ?? Math.random,
-      gatewayBackoff: (address) => {
-        let shared = this.gateways.get(address);
-        if (!shared) this.gateways.set(address, (shared = new SharedBackoff(address)));
-        return shared;
-      },
-    };
-  }
-
-  /** The route for `authority` (lower-cased by the caller), watching it from the first call on. */
-  get(authority: string): Route {
-    const now = this.routeOptions.clock();
-    let route = this.routes.get(authority);
-    if (!route) {
-      if (this.routes.size >= this.maxRoutes) this.evictLeastRecentlyUsed();
-      route = new Route(authority, this.options.resolver.watch(authority), this.routeOptions);
-      this.routes.set(authority, route);
-    }
-    route.lastUsed = now;
-    return route;
-  }
-
-  private evictLeastRecentlyUsed(): void {
-    let oldest: Route | undefined;
-    for (const route of this.routes.values()) if (!oldest || route.lastUsed < oldest.lastUsed) oldest = route;
-    if (!oldest) return;
-    oldest.close();
-    this.routes.delete(oldest.authority);
-  }
-
-  snapshot(): unknown[] {
-    const now = this.routeOptions.clock();
-    return [...this.routes.values()].map((r) => r.snapshot(now));
-  }
-
-  close(): void {
-    for (const route of this.routes.values()) route.close();
-    this.routes.clear();
   }
 }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { pickWeighted, usableBackends } from '../../../src/proxy/split.js';
+import { pickWeighted, usableBackends } from '../../../../src/proxy/outbound/logical/split.js';
 
 describe('weighted backend choice', () => {
   const legs = [

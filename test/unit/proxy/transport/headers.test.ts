@@ -11,7 +11,7 @@ import {
   upgradeRequestHeaders,
   viaEntry,
   viaIncludes,
-} from '../../../src/proxy/headers.js';
+} from '../../../../src/proxy/transport/headers.js';
 
 describe('hop-by-hop headers', () => {
   it('drops hop-by-hop headers, those Connection names, Host, pseudo-headers and the mesh headers; keeps the rest', () => {
