@@ -3,10 +3,7 @@
 // watches from a resourceVersion, label-selector watch semantics, 410 as ExpiredError, and an
 // informer over it.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseManifests } from '../../src/api/codec.js';
@@ -17,47 +14,23 @@ import { validateDocuments } from '../../src/api/validate.js';
 import { Informer } from '../../src/store/informer.js';
 import { KubernetesStore } from '../../src/store/kubernetes.js';
 import { ConflictError, ExpiredError, NotFoundError, type WatchEvent, type WatchOptions } from '../../src/store/store.js';
+import { crdConditions as conditionsOf, installCrds, startKubeCluster, until, type KubeCluster } from './kube-harness.js';
 
-const CLUSTER = 'kstore';
-const dir = mkdtempSync(join(tmpdir(), 'strait-kube-store-'));
+let cluster: KubeCluster | undefined;
 let store: KubernetesStore;
 
-function kubeEnv(...args: string[]): void {
-  const run = spawnSync(process.execPath, ['scripts/kube-env.mjs', ...args, '--dir', dir], { encoding: 'utf8', timeout: 600_000 });
-  assert.equal(run.status, 0, `kube-env ${args[0]} failed:\n${run.stdout}\n${run.stderr}`);
-}
-
 before(async () => {
-  kubeEnv('up', '--clusters', CLUSTER, '--no-node');
-  store = await KubernetesStore.connect({ kubeconfig: join(dir, 'kubeconfig'), context: CLUSTER });
-  for (const crd of customResourceDefinitions()) {
-    await store.rest.request('PATCH', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, {
-      query: { fieldManager: 'strait-test', force: 'true', fieldValidation: 'Strict' },
-      body: crd,
-      contentType: 'application/apply-patch+yaml',
-    });
-  }
-  await until(async () => (await crdConditions()).every((c) => c.Established === 'True'), 'every CRD established');
+  cluster = startKubeCluster('kstore');
+  store = await KubernetesStore.connect({ kubeconfig: cluster.kubeconfig, context: cluster.name });
+  await installCrds(store.rest);
 });
 
 after(async () => {
   await store?.close();
-  kubeEnv('down');
-  rmSync(dir, { recursive: true, force: true });
+  cluster?.down();
 });
 
-async function until(check: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function crdConditions(): Promise<Record<string, string>[]> {
-  const list = await store.rest.request<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
-  return list.items.map((crd) => Object.fromEntries([['name', crd.metadata.name], ...(crd.status?.conditions ?? []).map((c) => [c.type, c.status])]) as Record<string, string>);
-}
+const crdConditions = () => conditionsOf(store.rest);
 
 const namespace = (name: string): Resource => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 const service = (name: string, ns: string, labels: Record<string, string> = {}, port = 80): Resource => ({
@@ -146,7 +119,7 @@ test('CRUD: outcomes, resourceVersion preconditions, the status subresource, del
   const [configured] = await store.apply([service('web', 'kube-store-crud', { tier: 'back' })]);
   assert.equal(configured!.outcome, 'configured');
   assert.equal(configured!.object.metadata.labels?.tier, 'back');
-  assert.equal((configured!.object.metadata as Record<string, unknown>).managedFields, undefined);
+  assert.equal((configured!.object.metadata as unknown as Record<string, unknown>).managedFields, undefined);
 
   const stale = { ...service('web', 'kube-store-crud'), metadata: { ...service('web', 'kube-store-crud').metadata, resourceVersion: created!.object.metadata.resourceVersion } };
   await assert.rejects(store.apply([stale]), ConflictError);
@@ -155,7 +128,7 @@ test('CRUD: outcomes, resourceVersion preconditions, the status subresource, del
   assert.equal((withStatus.status as { conditions: { type: string }[] }).conditions[0]!.type, 'strait.dev/Conflict');
   await assert.rejects(store.updateStatus({ kind: 'Service', namespace: 'kube-store-crud', name: 'nope' }, {}), NotFoundError);
 
-  await store.apply([service('api', 'kube-store-crud', { tier: 'front' }), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'token', namespace: 'kube-store-crud' }, stringData: { token: 'x' } }]);
+  await store.apply([service('api', 'kube-store-crud', { tier: 'front' }), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'token', namespace: 'kube-store-crud' }, stringData: { token: 'x' } } as Resource]);
   const front = await store.list('Service', { namespace: 'kube-store-crud', labelSelector: { matchLabels: { tier: 'front' } } });
   assert.deepEqual(front.items.map((s) => s.metadata.name), ['api']);
   assert.ok(Number(front.resourceVersion) > 0);
