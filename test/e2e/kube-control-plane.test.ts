@@ -12,39 +12,43 @@ import { pino } from 'pino';
 import type { Resource } from '../../src/api/types.js';
 import { LINK_KEY_SECRET, startKubeControlPlane, type KubeControlPlane, type KubeControlPlaneOptions } from '../../src/runtime/kube-control-plane.js';
 import { KubernetesStore } from '../../src/store/kubernetes.js';
-import { installCrds, startKubeCluster, until, type KubeCluster } from './kube-harness.js';
-import { STRAIT_BIN } from '../support/cli.js';
+import { eventually, installCrds, KubeEnv, STRAIT } from './kube-harness.js';
 
-let cluster: KubeCluster | undefined;
+const CLUSTER = 'kcp';
+let env: KubeEnv | undefined;
+let prefix = '';
 let store: KubernetesStore;
 let controlPlane: KubeControlPlane | undefined;
+const until = (check: () => boolean | Promise<boolean>, what: string) => eventually(what, async () => await check(), 20_000);
 const certs = mkdtempSync(join(tmpdir(), 'strait-kcp-certs-'));
 
 function options(): KubeControlPlaneOptions {
   return {
-    kubeconfig: cluster!.kubeconfig,
-    context: cluster!.name,
+    kubeconfig: env!.kubeconfig,
+    context: CLUSTER,
     cluster: 'kcp',
     trustDomain: 'cluster.local',
     issuer: { trustAnchor: join(certs, 'trust-anchor.crt'), issuerCert: join(certs, 'issuer-kcp.crt'), issuerKey: join(certs, 'issuer-kcp.key') },
-    host: `${cluster!.prefix}.200.1`,
-    gatewayListen: { host: `${cluster!.prefix}.200.2`, port: 4143 },
-    gatewayAddress: `${cluster!.prefix}.200.2:4143`,
+    host: `${prefix}.200.1`,
+    gatewayListen: { host: `${prefix}.200.2`, port: 4143 },
+    gatewayAddress: `${prefix}.200.2:4143`,
     log: pino({ level: 'silent' }),
   };
 }
 
 before(async () => {
-  const made = spawnSync(process.execPath, [STRAIT_BIN, 'certs', 'create', '--clusters', 'kcp', '--out', certs], { encoding: 'utf8' });
+  const made = spawnSync(process.execPath, [STRAIT, 'certs', 'create', '--clusters', 'kcp', '--out', certs], { encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
-  cluster = startKubeCluster('kcp');
-  store = await KubernetesStore.connect({ kubeconfig: cluster.kubeconfig, context: cluster.name });
+  env = await KubeEnv.up([CLUSTER], { node: false });
+  prefix = env.prefix(CLUSTER);
+  store = await KubernetesStore.connect({ kubeconfig: env.kubeconfig, context: CLUSTER });
 });
 
 after(async () => {
   await controlPlane?.stop();
   await store?.close();
-  cluster?.down();
+  await env?.down();
+  env?.remove();
   rmSync(certs, { recursive: true, force: true });
 });
 
@@ -81,13 +85,13 @@ test('on Kubernetes the clusterset controller, the link manager, discovery, the 
 
   // The gateway listens on its address.
   await new Promise<void>((resolve, reject) => {
-    const socket = connect(4143, `${cluster!.prefix}.200.2`, () => {
+    const socket = connect(4143, `${prefix}.200.2`, () => {
       socket.destroy();
       resolve();
     });
     socket.once('error', reject);
   });
-  assert.equal(controlPlane.gateway.address, `${cluster!.prefix}.200.2:4143`);
+  assert.equal(controlPlane.gateway.address, `${prefix}.200.2:4143`);
   // The collector reads the pods from its informer: none are meshed here, so it has nothing to show.
   assert.ok(await controlPlane.metrics.stats(60));
 });

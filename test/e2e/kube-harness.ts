@@ -1,50 +1,108 @@
-// A real Kubernetes control plane for a test (scripts/kube-env.mjs, without a node agent), and
-// Strait's CRDs installed into it as `strait install` would.
-import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+// What the Kubernetes end-to-end tests share: real test clusters from scripts/kube-env.mjs (built on
+// first use; the cache makes later runs start in seconds), the built kubectl, and waits.
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { customResourceDefinitions } from '../../src/api/crds.js';
 import type { KubeRest } from '../../src/store/kube-rest.js';
 
-export interface KubeCluster {
-  name: string;
-  dir: string;
-  kubeconfig: string;
-  /** The cluster's loopback block, `127.X`. */
-  prefix: string;
-  down(): void;
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const KUBE_ENV = join(ROOT, 'scripts', 'kube-env.mjs');
+export const STRAIT = join(ROOT, 'bin', 'strait.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
 }
 
-function kubeEnv(dir: string, ...args: string[]): void {
-  const run = spawnSync(process.execPath, ['scripts/kube-env.mjs', ...args, '--dir', dir], { encoding: 'utf8', timeout: 600_000 });
-  assert.equal(run.status, 0, `kube-env ${args[0]} failed:\n${run.stdout}\n${run.stderr}`);
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
 }
 
-export function startKubeCluster(name: string): KubeCluster {
-  const dir = mkdtempSync(join(tmpdir(), `strait-${name}-`));
-  kubeEnv(dir, 'up', '--clusters', name, '--no-node');
-  const state = JSON.parse(readFileSync(join(dir, 'kube-env.json'), 'utf8')) as { clusters: { name: string; prefix: string }[] };
-  return {
-    name,
-    dir,
-    kubeconfig: join(dir, 'kubeconfig'),
-    prefix: state.clusters.find((c) => c.name === name)!.prefix,
-    down: () => {
-      kubeEnv(dir, 'down');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+/** Test clusters of one directory; `down` leaves nothing running. */
+export class KubeEnv {
+  readonly dir: string;
+  readonly kubeconfig: string;
+  readonly kubectlPath: string;
 
-export async function until(check: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
+  private constructor(readonly clusters: string[]) {
+    this.dir = mkdtempSync(join(tmpdir(), 'strait-kube-'));
+    this.kubeconfig = join(this.dir, 'kubeconfig');
+    this.kubectlPath = join(this.dir, 'bin', 'kubectl');
   }
+
+  /** Builds what the cache lacks (minutes, once), then starts the clusters; `node: false`, without a node agent. */
+  static async up(clusters: string[], opts: { node?: boolean } = {}): Promise<KubeEnv> {
+    const env = new KubeEnv(clusters);
+    const noNode = opts.node === false ? ['--no-node'] : [];
+    const r = await run(process.execPath, [KUBE_ENV, 'up', '--clusters', clusters.join(','), '--dir', env.dir, ...noNode], { timeoutMs: 45 * 60_000 });
+    if (r.code !== 0) throw new Error(`kube-env up failed (${r.code}):\n${r.stderr}${r.stdout}`);
+    return env;
+  }
+
+  async down(): Promise<void> {
+    const r = await run(process.execPath, [KUBE_ENV, 'down', '--dir', this.dir]);
+    if (r.code !== 0) throw new Error(`kube-env down failed: ${r.stderr}`);
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  kubectl(context: string, args: string[], input?: string): Promise<Run> {
+    return run(this.kubectlPath, ['--kubeconfig', this.kubeconfig, '--context', context, ...args], { input });
+  }
+
+  /** kubectl that must succeed; returns its stdout. */
+  async k(context: string, args: string[], input?: string): Promise<string> {
+    const r = await this.kubectl(context, args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async json<T = Record<string, unknown>>(context: string, args: string[]): Promise<T> {
+    return JSON.parse(await this.k(context, [...args, '-o', 'json'])) as T;
+  }
+
+  strait(args: string[], opts: { input?: string } = {}): Promise<Run> {
+    return run(process.execPath, [STRAIT, ...args], { env: { ...process.env, KUBECONFIG: this.kubeconfig, NO_COLOR: '1' }, input: opts.input });
+  }
+
+  clusterDir(cluster: string): string {
+    return join(this.dir, cluster);
+  }
+
+  /** The cluster's loopback block, `127.X`. */
+  prefix(cluster: string): string {
+    const state = JSON.parse(readFileSync(join(this.dir, 'kube-env.json'), 'utf8')) as { clusters: { name: string; prefix: string }[] };
+    return state.clusters.find((c) => c.name === cluster)!.prefix;
+  }
+}
+
+/** Polls `check` until it returns something other than undefined/false; fails with `what` after the time-out. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
 /** Every CRD's name with its status conditions (`Established: 'True'`, …). */
@@ -62,5 +120,6 @@ export async function installCrds(rest: KubeRest): Promise<void> {
       contentType: 'application/apply-patch+yaml',
     });
   }
-  await until(async () => (await crdConditions(rest)).filter((c) => c.Established === 'True').length >= customResourceDefinitions().length, 'every CRD established');
+  const established = async () => (await crdConditions(rest)).filter((c) => c.Established === 'True').length >= customResourceDefinitions().length;
+  await eventually('every CRD established', established);
 }

@@ -14,23 +14,26 @@ import { validateDocuments } from '../../src/api/validate.js';
 import { Informer } from '../../src/store/informer.js';
 import { KubernetesStore } from '../../src/store/kubernetes.js';
 import { ConflictError, ExpiredError, NotFoundError, type WatchEvent, type WatchOptions } from '../../src/store/store.js';
-import { crdConditions as conditionsOf, installCrds, startKubeCluster, until, type KubeCluster } from './kube-harness.js';
+import { crdConditions as conditionsOf, eventually, installCrds, KubeEnv } from './kube-harness.js';
 
-let cluster: KubeCluster | undefined;
+const CLUSTER = 'kstore';
+let env: KubeEnv | undefined;
 let store: KubernetesStore;
 
 before(async () => {
-  cluster = startKubeCluster('kstore');
-  store = await KubernetesStore.connect({ kubeconfig: cluster.kubeconfig, context: cluster.name });
+  env = await KubeEnv.up([CLUSTER], { node: false });
+  store = await KubernetesStore.connect({ kubeconfig: env.kubeconfig, context: CLUSTER });
   await installCrds(store.rest);
 });
 
 after(async () => {
   await store?.close();
-  cluster?.down();
+  await env?.down();
+  env?.remove();
 });
 
 const crdConditions = () => conditionsOf(store.rest);
+const until = (check: () => boolean | Promise<boolean>, what: string) => eventually(what, async () => await check(), 20_000);
 
 const namespace = (name: string): Resource => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 const service = (name: string, ns: string, labels: Record<string, string> = {}, port = 80): Resource => ({
