@@ -24,6 +24,12 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
+// The Kubernetes tests need the test environment's binaries: build them first (once; the cache
+// keeps them), with the build's progress in sight rather than inside a test.
+if (files.some((f) => f.includes(join('e2e', 'kube-')))) {
+  const build = spawnSync(process.execPath, ['scripts/kube-env.mjs', 'build'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   env: { ...process.env, STRAIT_TEST: '1' },

@@ -7,12 +7,30 @@ import { globals, UsageError } from './context.js';
 export function registerComponentCommands(program: Command): void {
   program
     .command('control-plane')
-    .description("run one cluster's control plane in the foreground (started by `strait up`)")
-    .action(async (_opts: unknown, cmd: Command) => {
-      const { cluster } = globals(cmd);
-      if (!cluster) throw new UsageError('name the cluster: strait control-plane --cluster NAME');
-      const { runControlPlane } = await import('../runtime/cluster.js');
-      await runControlPlane(straitHome(), cluster);
+    .description("run one cluster's control plane in the foreground (started by `strait up`, or by a Deployment on Kubernetes)")
+    .option('--platform <platform>', 'local (a cluster of `strait up`) or kubernetes', 'local')
+    .option('--kubeconfig <file>', 'kubernetes: the kubeconfig (default KUBECONFIG or ~/.kube/config, as kubectl)')
+    .option('--context <name>', 'kubernetes: the kubeconfig context to use')
+    .option('--cluster-name <name>', "kubernetes: this cluster's name in the mesh")
+    .option('--trust-domain <domain>', 'kubernetes: the SPIFFE trust domain', 'cluster.local')
+    .option('--trust-anchor <file>', 'kubernetes: the trust anchor (PEM)')
+    .option('--issuer-cert <file>', "kubernetes: this cluster's issuer certificate (PEM)")
+    .option('--issuer-key <file>', "kubernetes: the issuer's private key (PEM)")
+    .option('--listen <host>', 'kubernetes: where the Connect port and the mesh API listen', '0.0.0.0')
+    .option('--gateway-listen <host:port>', 'kubernetes: where the gateway listens', '0.0.0.0:4143')
+    .option('--gateway-address <host:port>', 'kubernetes: the gateway as other clusters reach it (its Service)')
+    .option('--region <region>', "kubernetes: the cluster's region, for failover by region")
+    .action(async (opts: KubeControlPlaneFlags, cmd: Command) => {
+      if (opts.platform === 'kubernetes') {
+        await runOnKubernetes(opts);
+      } else if (opts.platform === 'local') {
+        const { cluster } = globals(cmd);
+        if (!cluster) throw new UsageError('name the cluster: strait control-plane --cluster NAME');
+        const { runControlPlane } = await import('../runtime/cluster.js');
+        await runControlPlane(straitHome(), cluster);
+      } else {
+        throw new UsageError(`--platform must be local or kubernetes, not ${JSON.stringify(opts.platform)}`);
+      }
       // The process stays up, serving, until `strait down` or a signal.
       await new Promise(() => {});
     });
@@ -51,4 +69,48 @@ export function registerComponentCommands(program: Command): void {
       process.on('SIGINT', stop);
       await new Promise(() => {});
     });
+}
+
+interface KubeControlPlaneFlags {
+  platform: string;
+  kubeconfig?: string;
+  context?: string;
+  clusterName?: string;
+  trustDomain: string;
+  trustAnchor?: string;
+  issuerCert?: string;
+  issuerKey?: string;
+  listen: string;
+  gatewayListen: string;
+  gatewayAddress?: string;
+  region?: string;
+}
+
+async function runOnKubernetes(opts: KubeControlPlaneFlags): Promise<void> {
+  const { clusterName, trustAnchor, issuerCert, issuerKey, gatewayAddress } = opts;
+  if (!clusterName || !trustAnchor || !issuerCert || !issuerKey || !gatewayAddress) {
+    throw new UsageError('on Kubernetes the control plane needs --cluster-name, --trust-anchor, --issuer-cert, --issuer-key and --gateway-address');
+  }
+  const { parseHostPort } = await import('../api/kinds/strait.js');
+  const gatewayListen = parseHostPort(opts.gatewayListen);
+  if (!gatewayListen) throw new UsageError(`--gateway-listen must be host:port, not ${JSON.stringify(opts.gatewayListen)}`);
+  const { pino } = await import('pino');
+  const { startKubeControlPlane } = await import('../runtime/kube-control-plane.js');
+  const log = pino({ base: { cluster: clusterName } });
+  const controlPlane = await startKubeControlPlane({
+    kubeconfig: opts.kubeconfig,
+    context: opts.context,
+    cluster: clusterName,
+    trustDomain: opts.trustDomain,
+    region: opts.region,
+    issuer: { trustAnchor, issuerCert, issuerKey },
+    host: opts.listen,
+    gatewayListen,
+    gatewayAddress,
+    log,
+  });
+  // A signal stops the control plane; the proxies keep serving with what they know (static stability).
+  const stop = () => void controlPlane.stop().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }

@@ -19,11 +19,11 @@ import { LocalStore } from '../store/local.js';
 import type { Store } from '../store/store.js';
 import { claimBlock } from './blocks.js';
 import { CertificateAuthority } from '../identity/ca.js';
-import { BootstrapTokenVerifier, loadOrCreateTokenKey, mintBootstrapToken } from '../identity/credentials.js';
+import { BootstrapTokenVerifier, loadOrCreateTokenKey, mintBootstrapToken, type CredentialVerifier } from '../identity/credentials.js';
 import { controlPlaneIdentity, createControlPlaneServer, registerIdentityService } from '../control/identity-service.js';
 import { clusterAddresses, CONTROL_PLANE_PORT } from './addresses.js';
 import { startClusterGateway } from './gateway.js';
-import { clusterDir, paths, pickCluster, readMesh, removeIfExists, type ClusterEntry } from './home.js';
+import { clusterDir, paths, pickCluster, readMesh, removeIfExists } from './home.js';
 import { identityPaths, loadClusterIssuer } from './pki.js';
 import { readLog } from './logs.js';
 import { advertisedGatewayAddress, gatewayListenAddress } from './settings.js';
@@ -41,7 +41,18 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   const store = await LocalStore.open(paths.store(home, entry.name));
   if (!(await store.get({ kind: 'Namespace', name: 'default' }))) await store.apply([DEFAULT_NAMESPACE]);
 
-  const api = await startControlPlaneApi(home, entry, store, log);
+  const { trustDomain } = readMesh(home);
+  const ca = new CertificateAuthority({ issuer: await loadClusterIssuer(home, entry.name), trustDomain });
+  const tokenKey = loadOrCreateTokenKey(identityPaths.tokenKey(home, entry.name));
+  const api = await startControlPlaneApi({
+    store,
+    ca,
+    verifier: new BootstrapTokenVerifier({ key: tokenKey, cluster: entry.name }),
+    cluster: entry.name,
+    region: entry.region,
+    host: clusterAddresses(entry.index).controlPlane,
+    log,
+  });
   const multicluster = await startMulticluster({
     store,
     cluster: entry.name,
@@ -54,7 +65,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     sameness: readMesh(home).sameness ?? false,
     log,
   });
-  const gateway = await startClusterGateway({ cluster: entry.name, index: entry.index, listen: gatewayListenAddress(entry), ca: api.ca, multicluster, log });
+  const gateway = await startClusterGateway({ cluster: entry.name, meshApi: multicluster.meshApiAddress, listen: gatewayListenAddress(entry), ca: api.ca, multicluster, log });
   const proxySettings: ProxySettings = {
     cluster: entry.name,
     controlPlane: `${clusterAddresses(entry.index).controlPlane}:${CONTROL_PLANE_PORT}`,
@@ -73,7 +84,7 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     cluster: { name: entry.name, index: entry.index, dir },
     log,
     credentials: (pod) =>
-      mintBootstrapToken(api.tokenKey, {
+      mintBootstrapToken(tokenKey, {
         cluster: entry.name,
         namespace: pod.metadata.namespace ?? 'default',
         serviceAccount: pod.spec?.serviceAccountName ?? 'default',
@@ -132,16 +143,26 @@ export async function runControlPlane(home: string, clusterName: string): Promis
   log.info({ pid: process.pid, version: VERSION }, 'control plane ready');
 }
 
+export interface ControlPlaneApiOptions {
+  store: Store;
+  ca: CertificateAuthority;
+  /** Checks the credential a workload proves itself with (a bootstrap token locally, TokenReview on Kubernetes). */
+  verifier: CredentialVerifier;
+  cluster: string;
+  region?: string;
+  /** Where the Connect port listens. */
+  host: string;
+  log: Logger;
+}
+
 /**
  * The control plane's Connect port, under its own certificate: the cluster's CA (signs workload CSRs
- * with the cluster's issuer for whoever holds a bootstrap token) and discovery (streams to proxies
- * what they need to route).
+ * with the cluster's issuer for whoever the verifier accepts) and discovery (streams to proxies
+ * what they need to route). The same on every platform.
  */
-async function startControlPlaneApi(home: string, entry: ClusterEntry, store: Store, log: Logger) {
-  const { trustDomain } = readMesh(home);
-  const ca = new CertificateAuthority({ issuer: await loadClusterIssuer(home, entry.name), trustDomain });
-  const tokenKey = loadOrCreateTokenKey(identityPaths.tokenKey(home, entry.name));
-  const verifier = new BootstrapTokenVerifier({ key: tokenKey, cluster: entry.name });
+export async function startControlPlaneApi(options: ControlPlaneApiOptions) {
+  const { store, ca, verifier, log } = options;
+  const { trustDomain } = ca;
   const own = controlPlaneIdentity(ca);
   await own.start();
   let discovery: DiscoveryService | undefined;
@@ -153,16 +174,14 @@ async function startControlPlaneApi(home: string, entry: ClusterEntry, store: St
         verifier,
         onEvent: (e) => (e.outcome === 'issued' ? log.info(e, 'certificate issued') : log.warn(e, 'certificate refused')),
       });
-      discovery = registerDiscovery(router, { store, cluster: entry.name, trustDomain, region: entry.region, warn: (m) => log.warn(m) });
+      discovery = registerDiscovery(router, { store, cluster: options.cluster, trustDomain, region: options.region, warn: (m) => log.warn(m) });
     },
     { contextValues: peerContextValues },
   );
   await discovery!.ready;
-  const address = clusterAddresses(entry.index).controlPlane;
-  await listen(server, { port: CONTROL_PLANE_PORT, host: address });
-  log.info({ address: `${address}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
+  await listen(server, { port: CONTROL_PLANE_PORT, host: options.host });
+  log.info({ address: `${options.host}:${CONTROL_PLANE_PORT}`, trustDomain }, 'identity service ready');
   return {
-    tokenKey,
     ca,
     identity: own,
     discovery: discovery!,

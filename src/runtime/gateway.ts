@@ -5,13 +5,11 @@
 import type { Logger } from 'pino';
 import { PROXY_PORTS } from '../api/mesh.js';
 import type { Multicluster } from '../control/links/multicluster.js';
-import { MESH_API_PORT } from '../control/mesh-api/server.js';
 import { localCertifier, type CertificateAuthority } from '../identity/ca.js';
 import { WorkloadIdentity } from '../identity/client.js';
 import { meshApiRouteKey, probeRouteKey } from '../api/route-keys.js';
 import { startGateway, type Gateway, type GatewayStats } from '../gateway/router.js';
 import { StaticRouteTable } from '../gateway/routes.js';
-import { clusterAddresses } from './addresses.js';
 import type { ListenAddress } from './settings.js';
 
 /** The identity the gateway presents to probes. */
@@ -29,14 +27,14 @@ export interface ClusterGateway {
 
 export async function startClusterGateway(options: {
   cluster: string;
-  index: number;
+  /** Where the gateway hands mesh API connections (the control plane's mesh API listener). */
+  meshApi: { host: string; port: number };
   listen: ListenAddress;
   ca: CertificateAuthority;
   multicluster: Multicluster;
   log: Logger;
 }): Promise<ClusterGateway> {
   const { cluster, log } = options;
-  const { controlPlane } = clusterAddresses(options.index);
   const { host, port } = options.listen;
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const identity = new WorkloadIdentity({ certifier: localCertifier(options.ca, GATEWAY_WORKLOAD) });
@@ -44,7 +42,7 @@ export async function startClusterGateway(options: {
 
   const routes = new StaticRouteTable([
     [probeRouteKey(cluster), { kind: 'probe' }],
-    [meshApiRouteKey(cluster), { kind: 'mesh-api', host: controlPlane, port: MESH_API_PORT }],
+    [meshApiRouteKey(cluster), { kind: 'mesh-api', ...options.meshApi }],
   ]);
   let endpointKeys = new Set<string>();
   const unfollow = options.multicluster.followExports((exports) => {

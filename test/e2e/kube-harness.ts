@@ -1,11 +1,13 @@
 // What the Kubernetes end-to-end tests share: real test clusters from scripts/kube-env.mjs (built on
 // first use; the cache makes later runs start in seconds), the built kubectl, and waits.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { customResourceDefinitions } from '../../src/api/crds.js';
+import type { KubeRest } from '../../src/store/kube-rest.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KUBE_ENV = join(ROOT, 'scripts', 'kube-env.mjs');
@@ -39,10 +41,11 @@ export class KubeEnv {
     this.kubectlPath = join(this.dir, 'bin', 'kubectl');
   }
 
-  /** Builds what the cache lacks (minutes, once), then starts the clusters. */
-  static async up(clusters: string[]): Promise<KubeEnv> {
+  /** Builds what the cache lacks (minutes, once), then starts the clusters; `node: false`, without a node agent. */
+  static async up(clusters: string[], opts: { node?: boolean } = {}): Promise<KubeEnv> {
     const env = new KubeEnv(clusters);
-    const r = await run(process.execPath, [KUBE_ENV, 'up', '--clusters', clusters.join(','), '--dir', env.dir], { timeoutMs: 45 * 60_000 });
+    const noNode = opts.node === false ? ['--no-node'] : [];
+    const r = await run(process.execPath, [KUBE_ENV, 'up', '--clusters', clusters.join(','), '--dir', env.dir, ...noNode], { timeoutMs: 45 * 60_000 });
     if (r.code !== 0) throw new Error(`kube-env up failed (${r.code}):\n${r.stderr}${r.stdout}`);
     return env;
   }
@@ -78,6 +81,12 @@ export class KubeEnv {
   clusterDir(cluster: string): string {
     return join(this.dir, cluster);
   }
+
+  /** The cluster's loopback block, `127.X`. */
+  prefix(cluster: string): string {
+    const state = JSON.parse(readFileSync(join(this.dir, 'kube-env.json'), 'utf8')) as { clusters: { name: string; prefix: string }[] };
+    return state.clusters.find((c) => c.name === cluster)!.prefix;
+  }
 }
 
 /** Polls `check` until it returns something other than undefined/false; fails with `what` after the time-out. */
@@ -94,4 +103,23 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     await sleep(200);
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** Every CRD's name with its status conditions (`Established: 'True'`, …). */
+export async function crdConditions(rest: KubeRest): Promise<Record<string, string>[]> {
+  const list = await rest.request<{ items: { metadata: { name: string }; status?: { conditions?: { type: string; status: string }[] } }[] }>('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
+  return list.items.map((crd) => Object.fromEntries([['name', crd.metadata.name], ...(crd.status?.conditions ?? []).map((c) => [c.type, c.status])]) as Record<string, string>);
+}
+
+/** Applies every CRD Strait defines (server-side, strict field validation) and waits until each is served. */
+export async function installCrds(rest: KubeRest): Promise<void> {
+  for (const crd of customResourceDefinitions()) {
+    await rest.request('PATCH', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`, {
+      query: { fieldManager: 'strait-test', force: 'true', fieldValidation: 'Strict' },
+      body: crd,
+      contentType: 'application/apply-patch+yaml',
+    });
+  }
+  const established = async () => (await crdConditions(rest)).filter((c) => c.Established === 'True').length >= customResourceDefinitions().length;
+  await eventually('every CRD established', established);
 }

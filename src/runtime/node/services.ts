@@ -4,6 +4,7 @@
 // server. Pod addresses are loopback ones, which EndpointSlices refuse, so endpoints come from pods.
 import net from 'node:net';
 import { matchesSelector } from '../../api/labels.js';
+import { listen } from '../../api/listen.js';
 import { splice } from '../../gateway/splice.js';
 import { isPodReady } from '../pod-types.js';
 import type { RuntimeLog } from '../log.js';
@@ -93,11 +94,10 @@ export class ServiceProxy {
   private listen(address: string, key: string): void {
     const colon = address.lastIndexOf(':');
     const server = net.createServer({ allowHalfOpen: true }, (client) => this.accept(client, key));
-    server.on('error', (err) => {
+    listen(server, { port: Number(address.slice(colon + 1)), host: address.slice(0, colon) }).catch((err: Error) => {
       this.log.warn(`service ${key}: cannot listen on ${address}: ${err.message}`);
-      this.listeners.delete(address);
+      if (this.listeners.get(address)?.server === server) this.listeners.delete(address);
     });
-    server.listen(Number(address.slice(colon + 1)), address.slice(0, colon));
     this.listeners.set(address, { server, key });
   }
 
