@@ -8,6 +8,7 @@ import { apiVersionOf, type KindDefinition } from './kinds/define.js';
 import { endpointSliceKind } from './kinds/endpointslice.js';
 import { serviceProfileKind } from './kinds/linkerd.js';
 import { serviceExportKind, serviceImportKind } from './kinds/mcs.js';
+import { configMapKind } from './kinds/configmap.js';
 import { secretKind } from './kinds/secret.js';
 import { trafficSplitKind } from './kinds/smi.js';
 import { linkKind } from './kinds/strait.js';
@@ -51,6 +52,7 @@ export const KINDS: readonly KindDefinition[] = [
   serviceProfileKind,
   endpointSliceKind,
   secretKind,
+  configMapKind,
   linkKind,
   serviceExportKind,
   serviceImportKind,

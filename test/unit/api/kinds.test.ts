@@ -25,7 +25,7 @@ test('an unknown resource type suggests the nearest name', () => {
     ['servcies', 'services'],
     ['trafficsplt', 'trafficsplit'],
     ['pdo', 'pod'],
-    ['configmaps', undefined],
+    ['cronjobs', undefined],
   ];
   for (const [text, suggestion] of cases) {
     assert.throws(

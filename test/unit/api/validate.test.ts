@@ -284,8 +284,12 @@ test('an unknown kind, or a kind at an apiVersion Strait does not serve', async 
   assert.deepEqual(await errors('apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: x}\n'), [
     'test.yaml: document 1 (Deploymnet x): kind: unknown kind "Deploymnet"; did you mean "Deployment" (apps/v1)?',
   ]);
-  assert.deepEqual(await errors('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n'), [
-    'test.yaml: document 1 (ConfigMap x): kind: unknown kind "ConfigMap" (v1); Strait serves Namespace, Service, ServiceAccount, Pod, Deployment, StatefulSet, TrafficSplit, ServiceProfile, EndpointSlice, Secret, Link, ServiceExport, ServiceImport',
+  assert.deepEqual(await errors('apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: x}\n'), [
+    'test.yaml: document 1 (CronJob x): kind: unknown kind "CronJob" (batch/v1); Strait serves Namespace, Service, ServiceAccount, Pod, Deployment, StatefulSet, TrafficSplit, ServiceProfile, EndpointSlice, Secret, ConfigMap, Link, ServiceExport, ServiceImport',
+  ]);
+  assert.deepEqual(await errors('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {"a/b": "1", ok: "2"}\nbinaryData: {ok: "Mg=="}\n'), [
+    `test.yaml: document 1 (ConfigMap x): data["a/b"]: must be a key of letters, digits, '-', '_' or '.' (a file name), at most 253 characters`,
+    'test.yaml: document 1 (ConfigMap x): binaryData.ok: is in data too; a key may be in only one of them',
   ]);
   assert.deepEqual(await errors('apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: x}\n'), [
     'test.yaml: document 1 (Deployment x): apiVersion: Deployment is served as apps/v1, not "extensions/v1beta1"',

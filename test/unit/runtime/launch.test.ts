@@ -122,10 +122,10 @@ test('a sample image launches node with the sample script; an unknown one is Err
     assert.match(sample.args[0]!, /samples\/helloworld\.js$/);
     assert.equal(sample.env.SERVICE_VERSION, 'v2');
   }
-  const unknown = containerLaunch(pod([]), { name: 'x', image: 'nginx' }, '127.20.1.9');
+  const unknown = containerLaunch(pod([]), { name: 'x', image: 'haproxy' }, '127.20.1.9');
   assert.ok(isLaunchProblem(unknown));
   assert.equal(unknown.reason, 'ErrImagePull');
-  const missing = containerLaunch(pod([]), { name: 'x', image: 'nginx', command: ['/nope/nothing'] }, '127.20.1.9');
+  const missing = containerLaunch(pod([]), { name: 'x', image: 'haproxy', command: ['/nope/nothing'] }, '127.20.1.9');
   assert.ok(isLaunchProblem(missing));
   assert.equal(missing.reason, 'RunContainerError');
 });
