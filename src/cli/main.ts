@@ -12,6 +12,8 @@ import { registerClusterCommands } from './cluster-commands.js';
 import { registerLinkCommands } from './link.js';
 import { registerComponentCommands } from './component-commands.js';
 import { registerDemoCommand } from './demo.js';
+import { registerInstallCommands } from './install-commands.js';
+import { addKubeOptions } from './kube-context.js';
 import { CliError } from './context.js';
 import { colour } from './output.js';
 import { registerMulticlusterCommands } from './multicluster-commands.js';
@@ -28,6 +30,7 @@ function buildProgram(): Command {
     .option('-n, --namespace <ns>', 'the namespace (default: default)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  addKubeOptions(program);
   registerDemoCommand(program);
   registerClusterCommands(program);
   registerComponentCommands(program);
@@ -39,6 +42,7 @@ function buildProgram(): Command {
   registerStatCommand(program);
   registerServiceCommands(program);
   registerCheckCommand(program);
+  registerInstallCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -4,6 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { kindRoute } from '../api/crds.js';
 import { UserError } from '../api/errors.js';
 
 export const DEFAULT_KUBE_TIMEOUT_MS = 10_000;
@@ -30,15 +31,9 @@ export interface KindPath {
   namespaced: boolean;
 }
 
-/** The built-in kinds Strait reads and writes by name. */
-export const BUILTIN_KINDS: Record<string, KindPath> = {
-  Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
-  ServiceAccount: { group: '', version: 'v1', plural: 'serviceaccounts', namespaced: true },
-  Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
-  Secret: { group: '', version: 'v1', plural: 'secrets', namespaced: true },
+/** Kinds install and check use that the store does not serve (those are in src/api/crds.ts). */
+const INSTALL_KINDS: Record<string, KindPath> = {
   ConfigMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
-  Pod: { group: '', version: 'v1', plural: 'pods', namespaced: true },
-  Deployment: { group: 'apps', version: 'v1', plural: 'deployments', namespaced: true },
   ClusterRole: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', namespaced: false },
   ClusterRoleBinding: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', namespaced: false },
   Role: { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', namespaced: true },
@@ -61,9 +56,9 @@ export function resourcePath(kind: KindPath, name?: string, namespace?: string):
   return `${base}${ns}/${kind.plural}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 }
 
-/** The path of a built-in kind, throwing on a kind this table does not know. */
-export function builtinPath(kind: string): KindPath {
-  const path = BUILTIN_KINDS[kind];
+/** Where `kind` is served, throwing on a kind Strait does not know. */
+export function kindPath(kind: string): KindPath {
+  const path = kindRoute(kind) ?? INSTALL_KINDS[kind];
   if (!path) throw new Error(`no API path known for kind ${kind}`);
   return path;
 }

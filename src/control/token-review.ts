@@ -3,7 +3,7 @@
 // identity is the token's namespace and service account; a token bound to a pod names it. The local
 // runtime keeps its bootstrap tokens (src/identity/credentials.ts); both are CredentialVerifiers.
 import { CredentialRejected, IDENTITY_AUDIENCE, type CredentialVerifier, type VerifiedCredential } from '../identity/credentials.js';
-import { builtinPath, resourcePath, type KubeApi } from './kube-api.js';
+import { kindPath, resourcePath, type KubeApi } from './kube-api.js';
 
 /** What the TokenReview API answers (authentication.k8s.io/v1 TokenReviewStatus). */
 export interface TokenReviewStatus {
@@ -41,7 +41,7 @@ export function apiTokenReviewer(api: KubeApi): TokenReviewer {
 /** Looks up a token's pod through the API server (needs `get` on `pods`). */
 export function apiBoundPod(api: KubeApi): (namespace: string, name: string) => Promise<BoundPod | undefined> {
   return async (namespace, name) => {
-    const pod = await api.get<{ metadata: { uid?: string }; status?: { podIP?: string } }>(resourcePath(builtinPath('Pod'), name, namespace));
+    const pod = await api.get<{ metadata: { uid?: string }; status?: { podIP?: string } }>(resourcePath(kindPath('Pod'), name, namespace));
     return pod && { uid: pod.metadata.uid, podIP: pod.status?.podIP };
   };
 }
