@@ -17,6 +17,7 @@ export interface AdmissionRequest {
   kind?: { group: string; version: string; kind: string };
   operation?: string;
   namespace?: string;
+  dryRun?: boolean;
   object?: Resource & { spec?: { containers: { name: string }[] } };
 }
 
@@ -86,7 +87,8 @@ export async function reviewPod(review: AdmissionReview, options: InjectorOption
   }
   const warnings: string[] = [];
   try {
-    await options.ensureTrustAnchors(namespaceName);
+    // The webhook declares sideEffects NoneOnDryRun: a dry run writes nothing.
+    if (!request.dryRun) await options.ensureTrustAnchors(namespaceName);
   } catch (err) {
     warnings.push(`strait: the trust-anchor ConfigMap could not be written to ${namespaceName}; the pod waits for it: ${(err as Error).message}`);
   }
