@@ -42,6 +42,11 @@ export function kindRoute(kind: string): KindRoute | undefined {
   return KIND_ROUTES.get(kind);
 }
 
+/** `v1`, `apps/v1`, `split.smi-spec.io/v1alpha2`: a kind's apiVersion at one of its versions. */
+export function routeApiVersion(route: KindRoute, version = route.version): string {
+  return route.group === '' ? version : `${route.group}/${version}`;
+}
+
 /** The kinds Strait installs CRDs for. */
 export const CUSTOM_KINDS: readonly KindDefinition[] = KINDS.filter((def) => def.kubernetes === undefined);
 

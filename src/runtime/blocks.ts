@@ -80,15 +80,18 @@ export function reserveBlock(home: string, cluster: string, taken: ReadonlySet<n
   throw new HomeError(`no free address block: every 127.x block from ${clusterAddresses(0).cidr} up is in use`);
 }
 
-/** Claims the block for a starting control plane; fails if another state directory holds it. */
-export function claimBlock(index: number, home: string, cluster: string): void {
+/**
+ * Claims the block for a starting control plane (or, for the Kubernetes test environment, the
+ * process `pid` that runs the cluster); fails if another state directory holds it.
+ */
+export function claimBlock(index: number, home: string, cluster: string, pid = process.pid): void {
   const other = readClaim(index);
   if (other && other.home !== home && holds(other, index)) {
     throw new HomeError(
       `cluster ${cluster} cannot use ${clusterAddresses(index).cidr}: cluster ${other.cluster} of ${other.home} holds it (${isAlive(other.pid) ? `process ${other.pid}` : 'stopped'}); free it with: STRAIT_HOME=${other.home} strait down, then remove ${other.home}`,
     );
   }
-  renameSync(writeTemporary({ home, cluster, pid: process.pid }), claimFile(index));
+  renameSync(writeTemporary({ home, cluster, pid }), claimFile(index));
 }
 
 /** Indexes whose claims hold (for diagnostics and tests). */

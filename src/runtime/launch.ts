@@ -23,11 +23,11 @@ export function isLaunchProblem<T extends object>(x: T | LaunchProblem): x is La
   return 'reason' in x;
 }
 
-/** This installation's CLI: Strait's own components (the proxy) run from it, whatever their image tag. */
+/** This installation's CLI: Strait's own components run from it, whatever their image tag. */
 export const STRAIT_CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 /** Images of Strait's own components, and the CLI command each runs. */
-const COMPONENT_IMAGES: Record<string, string> = { 'strait/proxy': 'proxy' };
+const COMPONENT_IMAGES: Record<string, string> = { 'strait/proxy': 'proxy', 'strait/control-plane': 'control-plane', 'strait/gateway': 'gateway' };
 
 function componentFor(image: string): string | undefined {
   try {

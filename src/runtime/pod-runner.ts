@@ -54,7 +54,8 @@ export function podDirectory(clusterDir: string, namespace: string, pod: string)
 }
 
 export interface PodRunnerContext {
-  store: Store;
+  /** Where the pod's status goes: the cluster's store, or the Kubernetes API for the node agent. */
+  store: Pick<Store, 'updateStatus'>;
   clusterDir: string;
   log: RuntimeLog;
   credentials?: (pod: Pod) => string;

@@ -5,7 +5,8 @@
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Resource } from '../api/types.js';
-import { ExpiredError, type Store, type Watch } from '../store/store.js';
+import { Informer } from '../store/informer.js';
+import type { Store } from '../store/store.js';
 import { PodAddressAllocator } from './addresses.js';
 import { namespaceOf } from './launch.js';
 import { errorMessage, silentLog, type RuntimeLog } from './log.js';
@@ -17,7 +18,6 @@ export { checkRunnable, podEnvironment } from './launch.js';
 export { IDENTITY_TOKEN_FILE, restartDelayMs } from './pod-runner.js';
 
 const RESYNC_MS = 30_000;
-const RETRY_MS = 1000;
 const LOG_CHECK_MS = 10_000;
 /** How long a deleted pod keeps serving while proxies learn it is gone. */
 const ENDPOINT_DRAIN_MS = 1000;
@@ -80,9 +80,10 @@ class Supervisor {
   private readonly runners = new Map<string, PodRunner>();
   /** Pods being stopped, by key: a new pod of the same name waits for the old one to be gone. */
   private readonly stopping = new Map<string, Promise<void>>();
-  private watch: Watch | undefined;
+  private readonly pods: Informer<Pod>;
+  /** Set once the pods found at start are adopted: from then on each change is acted on. */
+  private watching = false;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
   private logTimer: NodeJS.Timeout | undefined;
   private credentialTimer: NodeJS.Timeout | undefined;
   private readonly credentials: ((pod: Pod) => string) | undefined;
@@ -95,11 +96,21 @@ class Supervisor {
     this.node = opts.cluster.name;
     this.addresses = new PodAddressAllocator(opts.cluster.index);
     this.credentials = opts.credentials;
+    this.pods = new Informer<Pod>({
+      store: this.store,
+      kind: 'Pod',
+      warn: (message) => this.log.warn(message),
+      onChange: (previous, current) => {
+        if (!this.watching || this.stopped) return;
+        if (current) void this.run(current);
+        else this.deleted(previous!);
+      },
+    });
   }
 
   async start(): Promise<void> {
-    const { items, resourceVersion } = await this.store.list('Pod');
-    const pods = (items as Pod[]).filter((pod) => this.runsHere(pod));
+    await this.pods.start();
+    const pods = [...this.pods.values()].filter((pod) => this.runsHere(pod));
     // Every address already held is reserved before any pod is given one.
     const heldBy = new Map<string, string>();
     for (const pod of pods) {
@@ -112,8 +123,10 @@ class Supervisor {
     });
     await this.stopOrphans(new Set(pods.map(keyOf)));
     await Promise.all(begun);
-    this.watchFrom(resourceVersion);
-    this.resyncTimer = setInterval(() => void this.resync(), RESYNC_MS);
+    this.watching = true;
+    // Changes while the pods found were being adopted.
+    this.resync();
+    this.resyncTimer = setInterval(() => this.resync(), RESYNC_MS);
     this.resyncTimer.unref();
     this.logTimer = setInterval(() => this.rotateLogs(), LOG_CHECK_MS);
     this.logTimer.unref();
@@ -135,9 +148,8 @@ class Supervisor {
 
   async stop(stopPods: boolean): Promise<void> {
     this.stopped = true;
-    this.watch?.stop();
+    this.pods.stop();
     clearInterval(this.resyncTimer);
-    clearTimeout(this.retryTimer);
     clearInterval(this.logTimer);
     clearInterval(this.credentialTimer);
     const runners = [...this.runners.values()];
@@ -145,50 +157,14 @@ class Supervisor {
     await Promise.all([...runners.map((r) => r.halt(stopPods)), ...this.stopping.values()]);
   }
 
-  private watchFrom(resourceVersion: string): void {
+  /** Brings the supervised set in line with every pod the informer holds (a missed change costs nothing then). */
+  private resync(): void {
     if (this.stopped) return;
-    this.watch = this.store.watch(
-      { kind: 'Pod', resourceVersion },
-      (e) => {
-        if (this.stopped) return;
-        if (e.type === 'DELETED') this.deleted(e.object as Pod);
-        else void this.run(e.object as Pod);
-      },
-      (err) => {
-        if (this.stopped) return;
-        if (!(err instanceof ExpiredError)) this.log.warn(`pod watch ended: ${errorMessage(err)}; listing again`);
-        this.watchAgain();
-      },
-    );
-  }
-
-  private watchAgain(): void {
-    void this.resync().then((resourceVersion) => {
-      if (resourceVersion !== undefined) this.watchFrom(resourceVersion);
-      else if (!this.stopped) this.retryTimer = setTimeout(() => this.watchAgain(), RETRY_MS);
-    });
-  }
-
-  /**
-   * Lists every pod again and brings the supervised set in line with it (a missed event costs
-   * nothing then). Returns the list's resourceVersion, or undefined when the list failed.
-   */
-  private async resync(): Promise<string | undefined> {
-    if (this.stopped) return undefined;
-    let listed;
-    try {
-      listed = await this.store.list('Pod');
-    } catch (err) {
-      this.log.warn(`cannot list pods: ${errorMessage(err)}`);
-      return undefined;
-    }
-    if (this.stopped) return undefined;
-    const present = new Map((listed.items as Pod[]).filter((p) => this.runsHere(p)).map((p) => [keyOf(p), p]));
+    const present = new Map([...this.pods.values()].filter((p) => this.runsHere(p)).map((p) => [keyOf(p), p]));
     for (const [key, runner] of this.runners) {
       if (present.get(key)?.metadata.uid !== runner.uid) this.deleted(runner.pod);
     }
     for (const pod of present.values()) void this.run(pod);
-    return listed.resourceVersion;
   }
 
   private rotateLogs(): void {

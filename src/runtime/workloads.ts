@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { matchesSelector } from '../api/labels.js';
 import type { Resource } from '../api/types.js';
 import { refOf } from '../api/types.js';
+import { WorkQueue } from '../store/queue.js';
 import { ExpiredError, type Store, type Watch } from '../store/store.js';
 import { collectGarbage, namespacedKinds, purgeNamespace } from './garbage.js';
 import { errorMessage, silentLog, type RuntimeLog } from './log.js';
@@ -46,9 +47,15 @@ function taskKey(t: Task): string {
   return 'name' in t ? `${t.kind}/${t.namespace}/${t.name}` : `${t.kind}/${t.namespace}`;
 }
 
+/** The task a key names (names and namespaces hold no '/'). */
+function taskOf(key: string): Task {
+  const [kind, namespace, name] = key.split('/') as [Task['kind'], string, string | undefined];
+  return kind === 'Deployment' || kind === 'StatefulSet' ? { kind, namespace, name: name! } : { kind: kind, namespace };
+}
+
 class Controller {
-  private readonly queue = new Map<string, Task>();
-  private draining: Promise<void> | undefined;
+  /** Tasks by key, one at a time, each retried alone when it fails. */
+  private readonly queue = new WorkQueue<string>({ retry: { initialMs: RETRY_MS, maxMs: RETRY_MS }, process: (keys) => this.work(keys) });
   private watch: Watch | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -68,7 +75,7 @@ class Controller {
     this.watchFrom(resourceVersion);
     this.resyncTimer = setInterval(() => void this.resync().catch((err: unknown) => this.log.warn(`resync failed: ${errorMessage(err)}`)), resyncMs);
     this.resyncTimer.unref();
-    await this.draining;
+    await this.queue.settled();
   }
 
   async stop(): Promise<void> {
@@ -76,7 +83,7 @@ class Controller {
     this.watch?.stop();
     clearInterval(this.resyncTimer);
     for (const t of this.retryTimers) clearTimeout(t);
-    await this.draining;
+    await this.queue.stop();
   }
 
   /** Queues every owner and every namespace that has objects. */
@@ -136,25 +143,23 @@ class Controller {
 
   private enqueue(task: Task): void {
     if (this.stopped) return;
-    this.queue.set(taskKey(task), task);
-    this.draining ??= this.drain();
+    this.queue.add(taskKey(task));
   }
 
-  private async drain(): Promise<void> {
-    while (!this.stopped) {
-      const next = this.queue.entries().next();
-      if (next.done) break;
-      const [key, task] = next.value;
-      this.queue.delete(key);
+  /** Runs each task in turn; returns those that failed. */
+  private async work(keys: string[]): Promise<string[]> {
+    const failed: string[] = [];
+    for (const key of keys) {
+      if (this.stopped) break;
       try {
-        await this.run(task);
+        await this.run(taskOf(key));
       } catch (err) {
         if (this.stopped) break;
         this.log.warn(`${key}: ${errorMessage(err)}; retrying`);
-        this.later(() => this.enqueue(task));
+        failed.push(key);
       }
     }
-    this.draining = undefined;
+    return failed;
   }
 
   private later(fn: () => void): void {

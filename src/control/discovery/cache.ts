@@ -7,7 +7,8 @@ import { MCS_SERVICE_NAME_LABEL } from '../../api/global.js';
 import type { Pod, Service, ServiceExport, ServiceImport, TrafficSplit } from '../../api/kinds.js';
 import { SLICE_SERVICE_LABEL, type EndpointSlice } from '../../api/kinds/endpointslice.js';
 import type { Resource } from '../../api/types.js';
-import type { Store, Watch } from '../../store/store.js';
+import { Informer } from '../../store/informer.js';
+import type { Store } from '../../store/store.js';
 
 export const CACHED_KINDS = ['Service', 'Pod', 'TrafficSplit', 'EndpointSlice', 'ServiceImport', 'ServiceExport'] as const;
 export type CachedKind = (typeof CACHED_KINDS)[number];
@@ -51,12 +52,8 @@ export interface ResourceCacheOptions {
   warn: (message: string) => void;
 }
 
-type Namespaced = Map<string, Map<string, Resource>>;
-
-const RELIST_DELAY_MS = { initial: 100, max: 5_000 };
-
 export class ResourceCache implements ClusterObjects {
-  private readonly objects = new Map<CachedKind, Namespaced>(CACHED_KINDS.map((k) => [k, new Map()]));
+  private readonly informers: Map<CachedKind, Informer>;
   /** Per service-name label: EndpointSlices by `namespace/service` (the label's value), then by name. */
   private slicesByService = new Map<SliceIndex, Map<string, Map<string, EndpointSlice>>>();
   /**
@@ -64,27 +61,39 @@ export class ResourceCache implements ClusterObjects {
    * of one of its labels, not by matching every pod of the namespace.
    */
   private podsByLabel = new Map<string, Map<string, Set<string>>>();
-  private watches: Watch[] = [];
-  private stopped = false;
-  private relistTimer: NodeJS.Timeout | undefined;
-  private relistFailures = 0;
   private latestVersion = 0;
+  /** Changes are passed on once every kind is listed: until then nothing has been computed from them. */
+  private started = false;
 
   constructor(
-    private readonly store: Store,
+    store: Store,
     private readonly options: ResourceCacheOptions,
-  ) {}
+  ) {
+    this.informers = new Map(
+      CACHED_KINDS.map((kind) => [
+        kind,
+        new Informer({
+          store,
+          kind,
+          onChange: (previous, current) => this.apply(kind, previous, current),
+          onResync: () => {
+            if (this.started) options.onResync();
+          },
+          warn: (message) => options.warn(`discovery: ${message}`),
+        }),
+      ]),
+    );
+  }
 
   /** Lists every cached kind and starts watching; resolves once the cache is filled. */
   async start(): Promise<void> {
-    await this.list();
+    await Promise.all([...this.informers.values()].map((i) => i.start()));
+    for (const informer of this.informers.values()) this.latestVersion = Math.max(this.latestVersion, Number(informer.resourceVersion));
+    this.started = true;
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.relistTimer);
-    for (const w of this.watches) w.stop();
-    this.watches = [];
+    for (const informer of this.informers.values()) informer.stop();
   }
 
   /** The store's resourceVersion of the latest change the cache holds. */
@@ -93,11 +102,11 @@ export class ResourceCache implements ClusterObjects {
   }
 
   service(namespace: string, name: string): Service | undefined {
-    return this.objects.get('Service')!.get(namespace)?.get(name) as Service | undefined;
+    return this.informers.get('Service')!.get(namespace, name) as Service | undefined;
   }
 
   pod(namespace: string, name: string): Pod | undefined {
-    return this.objects.get('Pod')!.get(namespace)?.get(name) as Pod | undefined;
+    return this.informers.get('Pod')!.get(namespace, name) as Pod | undefined;
   }
 
   services(namespace: string): Iterable<Service> {
@@ -137,11 +146,11 @@ export class ResourceCache implements ClusterObjects {
   }
 
   serviceImport(namespace: string, name: string): ServiceImport | undefined {
-    return this.objects.get('ServiceImport')!.get(namespace)?.get(name) as ServiceImport | undefined;
+    return this.informers.get('ServiceImport')!.get(namespace, name) as ServiceImport | undefined;
   }
 
   serviceExport(namespace: string, name: string): ServiceExport | undefined {
-    return this.objects.get('ServiceExport')!.get(namespace)?.get(name) as ServiceExport | undefined;
+    return this.informers.get('ServiceExport')!.get(namespace, name) as ServiceExport | undefined;
   }
 
   /** Every service, in every namespace. */
@@ -154,49 +163,16 @@ export class ResourceCache implements ClusterObjects {
     yield* this.everything('ServiceImport') as Iterable<ServiceImport>;
   }
 
-  private *everything(kind: CachedKind): Iterable<Resource> {
-    for (const names of this.objects.get(kind)!.values()) yield* names.values();
+  private everything(kind: CachedKind): Iterable<Resource> {
+    return this.informers.get(kind)!.values();
   }
 
   private inNamespace(kind: CachedKind, namespace: string): Iterable<Resource> {
-    return this.objects.get(kind)!.get(namespace)?.values() ?? [];
+    return this.informers.get(kind)!.inNamespace(namespace);
   }
 
-  private async list(): Promise<void> {
-    for (const w of this.watches) w.stop();
-    this.watches = [];
-    const lists = await Promise.all(CACHED_KINDS.map(async (kind) => ({ kind, result: await this.store.list(kind) })));
-    if (this.stopped) return;
-    for (const { kind, result } of lists) {
-      const byNamespace: Namespaced = new Map();
-      for (const object of result.items) put(byNamespace, object);
-      this.objects.set(kind, byNamespace);
-      if (kind === 'EndpointSlice') {
-        this.slicesByService = new Map();
-        for (const slice of result.items) this.indexSlice(slice as EndpointSlice, true);
-      }
-      if (kind === 'Pod') {
-        this.podsByLabel = new Map();
-        for (const pod of result.items) this.indexPod(pod, true);
-      }
-      this.latestVersion = Math.max(this.latestVersion, Number(result.resourceVersion));
-      this.watches.push(
-        this.store.watch(
-          { kind, resourceVersion: result.resourceVersion },
-          (event) => this.apply(kind, event.type === 'DELETED' ? undefined : event.object, event.object),
-          (err) => this.watchEnded(kind, err),
-        ),
-      );
-    }
-  }
-
-  private apply(kind: CachedKind, current: Resource | undefined, object: Resource): void {
-    const namespace = object.metadata.namespace ?? '';
-    const { name } = object.metadata;
-    const byNamespace = this.objects.get(kind)!;
-    const previous = byNamespace.get(namespace)?.get(name);
-    if (current) put(byNamespace, current);
-    else remove(byNamespace, namespace, name);
+  private apply(kind: CachedKind, previous: Resource | undefined, current: Resource | undefined): void {
+    const object = (current ?? previous)!;
     if (kind === 'EndpointSlice') {
       if (previous) this.indexSlice(previous as EndpointSlice, false);
       if (current) this.indexSlice(current as EndpointSlice, true);
@@ -206,7 +182,7 @@ export class ResourceCache implements ClusterObjects {
       if (current) this.indexPod(current, true);
     }
     this.latestVersion = Math.max(this.latestVersion, Number(object.metadata.resourceVersion ?? 0));
-    this.options.onChange({ kind, namespace, name, previous, current });
+    if (this.started) this.options.onChange({ kind, namespace: object.metadata.namespace ?? '', name: object.metadata.name, previous, current });
   }
 
   private indexSlice(slice: EndpointSlice, present: boolean): void {
@@ -245,43 +221,9 @@ export class ResourceCache implements ClusterObjects {
     }
     if (byLabel.size === 0) this.podsByLabel.delete(namespace);
   }
-
-  /** A watch ended (its history expired, or it fell behind): list everything again, with back-off while that fails. */
-  private watchEnded(kind: CachedKind, err: Error): void {
-    if (this.stopped || this.relistTimer) return;
-    // Once per outage, not once per retry.
-    if (this.relistFailures === 0) this.options.warn(`discovery: the ${kind} watch ended (${err.message}); listing again`);
-    const delay = Math.min(RELIST_DELAY_MS.max, RELIST_DELAY_MS.initial * 2 ** this.relistFailures);
-    this.relistTimer = setTimeout(() => {
-      this.list().then(
-        () => {
-          this.relistTimer = undefined;
-          this.relistFailures = 0;
-          if (!this.stopped) this.options.onResync();
-        },
-        (listErr: unknown) => {
-          this.relistTimer = undefined;
-          this.relistFailures++;
-          this.watchEnded(kind, listErr as Error);
-        },
-      );
-    }, delay);
-  }
 }
 
 /** A label as an index key; a label key cannot hold '=', so the pair is unambiguous. */
 function labelKey(key: string, value: string): string {
   return `${key}=${value}`;
-}
-
-function put(byNamespace: Namespaced, object: Resource): void {
-  const namespace = object.metadata.namespace ?? '';
-  let names = byNamespace.get(namespace);
-  if (!names) byNamespace.set(namespace, (names = new Map<string, Resource>()));
-  names.set(object.metadata.name, object);
-}
-
-function remove(byNamespace: Namespaced, namespace: string, name: string): void {
-  const names = byNamespace.get(namespace);
-  if (names?.delete(name) && names.size === 0) byNamespace.delete(namespace);
 }

@@ -18,16 +18,17 @@ import { SERVICE_EXPORT_CONDITIONS } from '../../api/kinds/mcs.js';
 import type { Secret } from '../../api/kinds/secret.js';
 import { isMirror, MULTICLUSTER_NAMESPACE } from '../../api/kinds/strait.js';
 import type { Resource, ResourceRef } from '../../api/types.js';
+import { Informer } from '../../store/informer.js';
+import { WorkQueue } from '../../store/queue.js';
 import { NotFoundError, type Store } from '../../store/store.js';
 import { revisionOf } from '../discovery/compute.js';
 import { grantOf, LINKED_CLUSTER_LABEL } from '../mesh-api/credentials.js';
 import { exportToCondition } from '../mesh-api/exports.js';
 import { localMember, remoteMembers, resolve, serviceImportFor, type Conflict } from './imports.js';
-import { Informer } from './informer.js';
 
 /** Objects per store transaction. */
 const BATCH = 500;
-const RETRY_MS = 1000;
+const RETRY_MS = { initialMs: 1000, maxMs: 1000 };
 
 export interface ClustersetOptions {
   store: Store;
@@ -63,45 +64,50 @@ export class ClustersetController {
   /** Services that carry export-to: their condition depends on the links as well. */
   private readonly exportTo = new Set<string>();
   private linked = new Set<string>();
-  private readonly dirty = new Set<string>();
-  private readonly failed = new Set<string>();
-  private flushing: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private started = false;
-  private stopped = false;
+  /** Services (`namespace/name`) whose import and conditions may differ from what they should be. */
+  private readonly queue: WorkQueue<string>;
 
   constructor(private readonly options: ClustersetOptions) {
     const { store, log } = options;
+    const warn = (message: string) => log.warn(`clusterset: ${message}`);
     const mark = (object: Resource | undefined) => object && this.mark(keyOf(object.metadata.namespace ?? '', object.metadata.name));
-    this.services = new Informer<Service>(store, 'Service', (previous, current) => {
-      const object = current ?? previous!;
-      const key = keyOf(object.metadata.namespace ?? '', object.metadata.name);
-      if (current?.metadata.annotations?.[EXPORT_TO_ANNOTATION] !== undefined) this.exportTo.add(key);
-      else this.exportTo.delete(key);
-      this.mark(key);
-    }, log);
-    this.exports = new Informer<ServiceExport>(store, 'ServiceExport', (previous, current) => mark(current ?? previous), log);
-    this.imports = new Informer<ServiceImport>(store, 'ServiceImport', (previous, current) => mark(current ?? previous), log);
-    this.slices = new Informer<EndpointSlice>(store, 'EndpointSlice', (previous, current) => this.indexSlice(previous, current), log, MCS_SERVICE_NAME_LABEL);
-    this.grants = new Informer<Secret>(store, 'Secret', () => this.linksChanged(), log, LINKED_CLUSTER_LABEL);
+    this.services = new Informer<Service>({
+      store,
+      kind: 'Service',
+      warn,
+      onChange: (previous, current) => {
+        const object = current ?? previous!;
+        const key = keyOf(object.metadata.namespace ?? '', object.metadata.name);
+        if (current?.metadata.annotations?.[EXPORT_TO_ANNOTATION] !== undefined) this.exportTo.add(key);
+        else this.exportTo.delete(key);
+        this.mark(key);
+      },
+    });
+    this.exports = new Informer<ServiceExport>({ store, kind: 'ServiceExport', warn, onChange: (previous, current) => mark(current ?? previous) });
+    this.imports = new Informer<ServiceImport>({ store, kind: 'ServiceImport', warn, onChange: (previous, current) => mark(current ?? previous) });
+    this.slices = new Informer<EndpointSlice>({ store, kind: 'EndpointSlice', labelSelector: MCS_SERVICE_NAME_LABEL, warn, onChange: (previous, current) => this.indexSlice(previous, current) });
+    this.grants = new Informer<Secret>({ store, kind: 'Secret', labelSelector: LINKED_CLUSTER_LABEL, warn, onChange: () => this.linksChanged() });
+    this.queue = new WorkQueue({
+      paused: true,
+      retry: RETRY_MS,
+      process: (keys) => this.flush(keys),
+      onError: (err) => log.error({ err: err.message }, 'clusterset: writing ServiceImports or conditions failed; trying again'),
+    });
   }
 
   async start(): Promise<void> {
     await Promise.all([this.services.start(), this.exports.start(), this.imports.start(), this.slices.start(), this.grants.start()]);
-    this.started = true;
-    this.schedule();
+    this.queue.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
     for (const informer of [this.services, this.exports, this.imports, this.slices, this.grants]) informer.stop();
-    await this.flushing;
+    await this.queue.stop();
   }
 
   /** Resolves once every change heard so far is written (or failed and scheduled again). */
   async settled(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    await this.queue.settled();
   }
 
   private indexSlice(previous: EndpointSlice | undefined, current: EndpointSlice | undefined): void {
@@ -132,24 +138,7 @@ export class ClustersetController {
   }
 
   private mark(key: string): void {
-    this.dirty.add(key);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (!this.started || this.flushing || this.stopped || this.dirty.size === 0) return;
-    this.flushing = (async () => {
-      // Changes that arrive in the same turn join this flush.
-      await new Promise((resolve) => setImmediate(resolve));
-      while (this.dirty.size > 0 && !this.stopped) {
-        const keys = [...this.dirty];
-        this.dirty.clear();
-        await this.flush(keys);
-      }
-    })().finally(() => {
-      this.flushing = undefined;
-      this.schedule();
-    });
+    this.queue.add(key);
   }
 
   private async flush(keys: string[]): Promise<void> {
@@ -157,33 +146,22 @@ export class ClustersetController {
     const deletes: ResourceRef[] = [];
     const statuses: StatusWrite[] = [];
     for (const key of keys) this.reconcile(key, applies, deletes, statuses);
-    const { store, log } = this.options;
-    try {
-      for (let i = 0; i < applies.length; i += BATCH) await store.apply(applies.slice(i, i + BATCH));
-      // Concurrent writes share the store's commits.
-      for (let i = 0; i < statuses.length; i += BATCH) {
-        await Promise.all(
-          statuses.slice(i, i + BATCH).map(async ({ ref, status }) => {
-            try {
-              await store.updateStatus(ref, status);
-            } catch (err) {
-              // Deleted meanwhile: its deletion is a change of its own.
-              if (!(err instanceof NotFoundError)) throw err;
-            }
-          }),
-        );
-      }
-      for (let i = 0; i < deletes.length; i += BATCH) await store.delete(deletes.slice(i, i + BATCH));
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'clusterset: writing ServiceImports or conditions failed; trying again');
-      for (const key of keys) this.failed.add(key);
-      this.retryTimer ??= setTimeout(() => {
-        this.retryTimer = undefined;
-        for (const key of this.failed) this.dirty.add(key);
-        this.failed.clear();
-        this.schedule();
-      }, RETRY_MS);
+    const { store } = this.options;
+    for (let i = 0; i < applies.length; i += BATCH) await store.apply(applies.slice(i, i + BATCH));
+    // Concurrent writes share the store's commits.
+    for (let i = 0; i < statuses.length; i += BATCH) {
+      await Promise.all(
+        statuses.slice(i, i + BATCH).map(async ({ ref, status }) => {
+          try {
+            await store.updateStatus(ref, status);
+          } catch (err) {
+            // Deleted meanwhile: its deletion is a change of its own.
+            if (!(err instanceof NotFoundError)) throw err;
+          }
+        }),
+      );
     }
+    for (let i = 0; i < deletes.length; i += BATCH) await store.delete(deletes.slice(i, i + BATCH));
   }
 
   /** What one service should look like here, as writes of what differs. */

@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import { SLICE_MANAGED_BY_LABEL } from '../../api/kinds/endpointslice.js';
 import { LINK_CONTROLLER_NAME, MIRROR_LABELS, MULTICLUSTER_NAMESPACE, type Link, type LinkStatus } from '../../api/kinds/strait.js';
 import type { TlsIdentity } from '../../identity/tls.js';
-import { NotFoundError, type Store, type Watch, type WatchEvent } from '../../store/store.js';
+import { Informer } from '../../store/informer.js';
+import { WorkQueue } from '../../store/queue.js';
+import { NotFoundError, type Store } from '../../store/store.js';
 import { LinkController } from './controller.js';
 import { removeMirrors } from './writer.js';
 
@@ -29,19 +31,39 @@ interface Running {
 
 export class LinkManager {
   private readonly running = new Map<string, Running>();
-  private watch: Watch | undefined;
-  private stopped = false;
+  private readonly links: Informer<Link>;
+  /** Links (`namespace/name`) whose controller may not match them. */
+  private readonly queue: WorkQueue<string>;
 
-  constructor(private readonly options: LinkManagerOptions) {}
+  constructor(private readonly options: LinkManagerOptions) {
+    const { store, log } = options;
+    this.links = new Informer<Link>({
+      store,
+      kind: 'Link',
+      warn: (message) => log.warn(`links: ${message}`),
+      onChange: (previous, current) => {
+        const link = (current ?? previous)!;
+        this.queue.add(`${link.metadata.namespace ?? ''}/${link.metadata.name}`);
+      },
+    });
+    this.queue = new WorkQueue({
+      paused: true,
+      process: (keys) => this.sync(keys),
+      onError: (err) => log.error({ err: err.message }, 'links: cannot bring the link controllers in line with the Links; trying again'),
+    });
+  }
 
+  /** Starts a controller for every Link, and removes the mirrors of Links deleted while the control plane was down. */
   async start(): Promise<void> {
-    const resourceVersion = await this.resync();
-    this.subscribe(resourceVersion);
+    await this.links.start();
+    this.queue.start();
+    await this.queue.settled();
+    await this.removeOrphans();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.watch?.stop();
+    this.links.stop();
+    await this.queue.stop();
     await Promise.all([...this.running.values()].map((r) => r.controller.stop()));
     this.running.clear();
   }
@@ -56,49 +78,25 @@ export class LinkManager {
     return this.running.get(target)?.controller;
   }
 
-  private subscribe(resourceVersion: string): void {
-    this.watch = this.options.store.watch(
-      { kind: 'Link', resourceVersion },
-      (event) => this.onEvent(event),
-      (err) => {
-        if (this.stopped) return;
-        this.options.log.warn({ err: err.message }, 'links: the Link watch ended; reading the Links again');
-        this.resync().then(
-          (version) => this.subscribe(version),
-          (listErr: unknown) => this.options.log.error({ err: (listErr as Error).message }, 'links: cannot read the Links'),
-        );
-      },
-    );
+  private async sync(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      const slash = key.indexOf('/');
+      const namespace = key.slice(0, slash);
+      const link = this.links.get(namespace, key.slice(slash + 1));
+      if (link) await this.reconcile(link);
+      else if (namespace === MULTICLUSTER_NAMESPACE) await this.remove(key.slice(slash + 1));
+    }
   }
 
-  /** Brings the controllers in line with the stored Links; returns the store version read. */
-  private async resync(): Promise<string> {
+  /** Mirrors and member slices of links that are gone (deleted while this control plane was not running). */
+  private async removeOrphans(): Promise<void> {
     const { store } = this.options;
-    const { items, resourceVersion } = await store.list('Link');
-    const links = items as Link[];
-    const targets = new Set<string>();
-    for (const link of links) {
-      await this.reconcile(link);
-      if (link.metadata.namespace === MULTICLUSTER_NAMESPACE) targets.add(link.metadata.name);
-    }
-    for (const target of [...this.running.keys()]) if (!targets.has(target)) await this.remove(target);
-    // Mirrors and member slices of links deleted while this control plane was not running.
+    const targets = new Set([...this.links.inNamespace(MULTICLUSTER_NAMESPACE)].map((link) => link.metadata.name));
     const { items: mirrors } = await store.list('Service', { labelSelector: `${MIRROR_LABELS.mirroredService}=true` });
     const { items: slices } = await store.list('EndpointSlice', { labelSelector: `${SLICE_MANAGED_BY_LABEL}=${LINK_CONTROLLER_NAME}` });
     const origins = [...mirrors.map((m) => m.metadata.labels?.[MIRROR_LABELS.clusterName]), ...slices.map((s) => s.metadata.labels?.[MIRROR_LABELS.remoteCluster])];
     const orphaned = new Set(origins.filter((c): c is string => c !== undefined && !targets.has(c)));
     for (const cluster of orphaned) await this.removeMirrorsOf(cluster);
-    return resourceVersion;
-  }
-
-  private async onEvent(event: WatchEvent): Promise<void> {
-    if (this.stopped) return;
-    const link = event.object as Link;
-    if (event.type === 'DELETED') {
-      if (link.metadata.namespace === MULTICLUSTER_NAMESPACE) await this.remove(link.metadata.name);
-      return;
-    }
-    await this.reconcile(link);
   }
 
   private async reconcile(link: Link): Promise<void> {

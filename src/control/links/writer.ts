@@ -8,12 +8,14 @@ import type { Logger } from 'pino';
 import { SLICE_MANAGED_BY_LABEL } from '../../api/kinds/endpointslice.js';
 import { LINK_CONTROLLER_NAME, MIRROR_ANNOTATIONS, MIRROR_LABELS } from '../../api/kinds/strait.js';
 import { refOf, type Resource } from '../../api/types.js';
-import type { Store, Watch, WatchEvent } from '../../store/store.js';
+import { Informer } from '../../store/informer.js';
+import { WorkQueue } from '../../store/queue.js';
+import type { Store, WatchEvent } from '../../store/store.js';
 import { revisionOf } from '../discovery/compute.js';
 
 /** Objects per store transaction. */
 const BATCH = 500;
-const RETRY_MS = 1000;
+const RETRY_MS = { initialMs: 1000, maxMs: 1000 };
 
 export interface MirrorWriterOptions {
   store: Store;
@@ -77,63 +79,50 @@ export class MirrorWriter {
   private readonly actual = new Map<string, Resource>();
   private readonly namespaces = new Set<string>();
   /** Remote services whose objects may differ from what they should be. */
-  private readonly dirty = new Set<string>();
-  /** Remote services whose write failed, waiting for the retry. */
-  private readonly failed = new Set<string>();
+  private readonly queue: WorkQueue<string>;
   /** Names taken by objects that are not this link's, by object key. */
   readonly conflicts = new Map<string, string>();
-  private flushing: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private watches: Watch[] = [];
-  private stopped = false;
+  /** This cluster's Namespaces, and the Services and EndpointSlices labelled as this link's. */
+  private readonly informers: Informer[];
   /** Remote services `set` was told about: what it said is the truth about them. */
   private readonly heard = new Set<string>();
   /** Set by the first markAll: `desired` is then the whole truth, and objects it lacks are removed. */
   private authoritative = false;
 
-  constructor(private readonly options: MirrorWriterOptions) {}
+  constructor(private readonly options: MirrorWriterOptions) {
+    const { store, cluster, log } = options;
+    const selectors = mirrorSelectors(cluster);
+    const watched: [string, string | undefined][] = [['Namespace', undefined], ['Service', selectors.Service], ['EndpointSlice', selectors.EndpointSlice]];
+    this.informers = watched.map(
+      ([kind, labelSelector]) =>
+        new Informer({
+          store,
+          kind,
+          labelSelector,
+          warn: (message) => log.warn(`link: ${message}`),
+          onChange: (previous, current) => this.observe(current ? { type: previous ? 'MODIFIED' : 'ADDED', object: current } : { type: 'DELETED', object: previous! }),
+          // Changes missed while the watch was down are passed on; make every mirror right as well.
+          onResync: () => {
+            if (this.authoritative) this.markAll();
+          },
+        }),
+    );
+    this.queue = new WorkQueue({
+      retry: RETRY_MS,
+      process: (keys) => this.flush(keys),
+      onError: (err) => options.log.error({ err: err.message }, 'link: writing mirrors failed; trying again'),
+    });
+  }
 
   /** Reads what the store holds and starts watching it. */
   async start(): Promise<void> {
-    const { store, cluster } = this.options;
-    const selectors = mirrorSelectors(cluster);
-    const lists: [string, string | undefined][] = [['Namespace', undefined], ['Service', selectors.Service], ['EndpointSlice', selectors.EndpointSlice]];
-    for (const [kind, labelSelector] of lists) {
-      const { items, resourceVersion } = await store.list(kind, { labelSelector });
-      for (const object of items) this.observe({ type: 'ADDED', object });
-      this.watches.push(
-        store.watch(
-          { kind, labelSelector, resourceVersion },
-          (event) => this.observe(event),
-          (err) => {
-            // The history ran out: read everything again, and make every mirror right.
-            this.options.log.warn({ kind, err: err.message }, 'link: a store watch ended; reading the store again');
-            if (!this.stopped) void this.restart();
-          },
-        ),
-      );
-    }
-  }
-
-  private async restart(): Promise<void> {
-    for (const w of this.watches) w.stop();
-    this.watches = [];
-    this.actual.clear();
-    this.namespaces.clear();
-    try {
-      await this.start();
-      if (this.authoritative) this.markAll();
-    } catch (err) {
-      this.options.log.error({ err: (err as Error).message }, 'link: cannot read the store');
-    }
+    // Namespaces first: a mirror is written only into a namespace this cluster has.
+    for (const informer of this.informers) await informer.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    for (const w of this.watches) w.stop();
-    this.watches = [];
-    await this.flushing;
+    for (const informer of this.informers) informer.stop();
+    await this.queue.stop();
   }
 
   /** Sets what one remote service should have here (nothing: remove its objects). */
@@ -172,38 +161,20 @@ export class MirrorWriter {
    */
   markAll(): void {
     this.authoritative = true;
-    for (const key of this.desired.keys()) this.dirty.add(key);
+    this.queue.addAll(this.desired.keys());
     for (const object of this.actual.values()) {
       const key = remoteKeyOf(object);
-      if (key !== undefined) this.dirty.add(key);
+      if (key !== undefined) this.queue.add(key);
     }
-    this.schedule();
   }
 
   /** Resolves once every change asked for so far is written (or failed and scheduled again). */
   async settled(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    await this.queue.settled();
   }
 
   private mark(remoteKey: string): void {
-    this.dirty.add(remoteKey);
-    this.schedule();
-  }
-
-  private schedule(): void {
-    if (this.flushing || this.stopped || this.dirty.size === 0) return;
-    this.flushing = (async () => {
-      // Let changes that arrive in the same turn join this flush.
-      await new Promise((resolve) => setImmediate(resolve));
-      while (this.dirty.size > 0 && !this.stopped) {
-        const keys = [...this.dirty];
-        this.dirty.clear();
-        await this.flush(keys);
-      }
-    })().finally(() => {
-      this.flushing = undefined;
-      this.schedule();
-    });
+    this.queue.add(remoteKey);
   }
 
   private observe(event: WatchEvent): void {
@@ -260,25 +231,13 @@ export class MirrorWriter {
     for (const [key, remoteKey] of this.conflicts) if (remoteSet.has(remoteKey) && !wantedKeys.has(key)) this.conflicts.delete(key);
     // Services before their slices, so a slice never names a service that is not there yet.
     writes.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'Service' ? -1 : 1));
-    try {
-      for (let i = 0; i < writes.length; i += BATCH) {
-        for (const result of await store.apply(writes.slice(i, i + BATCH))) this.actual.set(objectKey(result.object), result.object);
-      }
-      for (let i = 0; i < deletes.length; i += BATCH) {
-        const chunk = deletes.slice(i, i + BATCH);
-        await store.delete(chunk.map(refOf));
-        for (const object of chunk) this.actual.delete(objectKey(object));
-      }
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'link: writing mirrors failed; trying again');
-      // Tried again after a pause, so the flush loop does not spin on the same failure.
-      for (const key of remoteKeys) this.failed.add(key);
-      this.retryTimer ??= setTimeout(() => {
-        this.retryTimer = undefined;
-        for (const key of this.failed) this.dirty.add(key);
-        this.failed.clear();
-        this.schedule();
-      }, RETRY_MS);
+    for (let i = 0; i < writes.length; i += BATCH) {
+      for (const result of await store.apply(writes.slice(i, i + BATCH))) this.actual.set(objectKey(result.object), result.object);
+    }
+    for (let i = 0; i < deletes.length; i += BATCH) {
+      const chunk = deletes.slice(i, i + BATCH);
+      await store.delete(chunk.map(refOf));
+      for (const object of chunk) this.actual.delete(objectKey(object));
     }
   }
 }

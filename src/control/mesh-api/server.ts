@@ -26,7 +26,8 @@ import { parseCertificates } from '../../identity/pem.js';
 import { fingerprintSha256 } from '../../identity/pki.js';
 import { controlPlaneSpiffeId } from '../../identity/spiffe.js';
 import type { TlsIdentity } from '../../identity/tls.js';
-import type { Store, Watch } from '../../store/store.js';
+import { Informer } from '../../store/informer.js';
+import type { Store } from '../../store/store.js';
 import { ResourceCache } from '../discovery/cache.js';
 import { authenticatedCaller, peerContextValues } from '../discovery/peer.js';
 import { ChangeSignal } from '../discovery/server.js';
@@ -312,36 +313,25 @@ function expiryTimer(expiresAt: Date, onExpiry: () => void): { stop(): void } {
 
 /** Ends the open streams of credentials whose records are deleted (revoked), and tells `onRevoked` whose they were. */
 function watchRevocations(store: Store, open: Set<OpenStream>, log: Logger, onRevoked: (consumer: string, credentialId: string) => void): { stop(): void } {
-  let watch: Watch | undefined;
-  let stopped = false;
-  const subscribe = () => {
-    watch = store.watch(
-      { kind: 'Secret', namespace: MULTICLUSTER_NAMESPACE, labelSelector: LINKED_CLUSTER_LABEL },
-      (event) => {
-        if (event.type !== 'DELETED') return;
-        const grant = grantOf(event.object as Secret);
-        if (!grant) return;
-        for (const stream of open) {
-          if (stream.credentialId === grant.id) stream.cut(`link credential ${grant.id} for cluster ${grant.consumer} was revoked (strait unlink)`);
-        }
-        onRevoked(grant.consumer, grant.id);
-      },
-      (err) => {
-        if (stopped) return;
-        // Revocations may have been missed: every stream proves its credential again.
-        log.warn({ err: err.message }, 'mesh API: the credential watch ended; ending every export stream');
-        for (const stream of open) stream.cut('the mesh API lost track of credential revocations; reconnect');
-        subscribe();
-      },
-    );
-  };
-  subscribe();
-  return {
-    stop: () => {
-      stopped = true;
-      watch?.stop();
+  // A deletion missed while the watch was down arrives as one when the informer lists again.
+  const informer = new Informer<Secret>({
+    store,
+    kind: 'Secret',
+    namespace: MULTICLUSTER_NAMESPACE,
+    labelSelector: LINKED_CLUSTER_LABEL,
+    warn: (message) => log.warn(`mesh API: ${message}`),
+    onChange: (previous, current) => {
+      if (current || !previous) return;
+      const grant = grantOf(previous);
+      if (!grant) return;
+      for (const stream of open) {
+        if (stream.credentialId === grant.id) stream.cut(`link credential ${grant.id} for cluster ${grant.consumer} was revoked (strait unlink)`);
+      }
+      onRevoked(grant.consumer, grant.id);
     },
-  };
+  });
+  informer.start().catch((err: unknown) => log.error({ err: (err as Error).message }, 'mesh API: cannot read the link credentials'));
+  return { stop: () => informer.stop() };
 }
 
 export interface MeshApiServer {
