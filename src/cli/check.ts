@@ -15,6 +15,7 @@ import type { x509 } from '../identity/x509.js';
 import { paths, readMesh } from '../runtime/home.js';
 import { checksJson, controlPlaneChecks, dataPlaneChecks, formatChecks, identityChecks, multiclusterChecks, type CheckResult, type IdentityFacts, type MulticlusterFacts } from './check-rules.js';
 import { clusterContext, UsageError, type ClusterContext } from './context.js';
+import { wantsKubernetes, withKubeOptions } from './kube-context.js';
 import { colour } from './output.js';
 
 /** The window of the metrics read that tells whether the control plane can read every proxy (the read itself is fresh). */
@@ -125,22 +126,24 @@ async function runKubeChecks(cmd: Command, pre: boolean): Promise<{ cluster: str
     return { cluster: conn.context, results: await kubeChecks(conn, pre) };
   } catch (err) {
     if (!(err instanceof KubeApiError)) throw err;
-    const context = loadKubeConfig(cmd.optsWithGlobals()).getCurrentContext();
-    const hint = 'check that the API server runs and the kubeconfig names its address: kubectl cluster-info';
-    return { cluster: context, results: [{ section: KUBE_SECTIONS.api, name: 'can reach the Kubernetes API server', ok: false, details: [err.message], hints: [hint] }] };
+    const context = (await loadKubeConfig(cmd.optsWithGlobals())).getCurrentContext();
+    // No status: nothing answered. A status: the server refused a read the checks need.
+    const [name, hint] =
+      err.status === undefined
+        ? ['can reach the Kubernetes API server', 'check that the API server runs and the kubeconfig names its address: kubectl cluster-info']
+        : ['can read what the checks need', 'use a context that may read the objects Strait installs (cluster-admin may)'];
+    return { cluster: context, results: [{ section: KUBE_SECTIONS.api, name, ok: false, details: [err.message], hints: [hint] }] };
   }
 }
 
 export function registerCheckCommand(program: Command): void {
-  program
-    .command('check')
+  withKubeOptions(program.command('check'))
     .description('check that a cluster works — control plane, identity, proxies — and with --multicluster its links, gateways and mirrors (as linkerd check and linkerd multicluster check); with --context, a Kubernetes cluster; exit 1 on any ×')
     .option('--multicluster', 'also check the links to other clusters: credentials, trust anchors, link controllers, gateways, mirrors')
     .option('--pre', 'with --context: check that Strait can be installed (permissions, CRDs of other tools, Kubernetes version)')
     .option('-o, --output <format>', 'json')
     .action(async (opts: { multicluster?: boolean; pre?: boolean; output?: string }, cmd: Command) => {
       if (opts.output !== undefined && opts.output !== 'json') throw new UsageError(`-o ${opts.output}: only json is supported`);
-      const { wantsKubernetes } = await import('./kube-context.js');
       let cluster: string;
       let results: CheckResult[];
       if (wantsKubernetes(cmd)) {

@@ -6,10 +6,10 @@ import { isDns1123Label } from '../api/names.js';
 import * as L from '../control/kube-layout.js';
 import { DEFAULT_TRUST_DOMAIN, trustDomainProblem } from '../identity/spiffe.js';
 import { UsageError } from './context.js';
-import { installManifests, type GatewayServiceType } from './install-manifests.js';
+import { installManifests, installShape, type GatewayServiceType } from './install-manifests.js';
 import { bringsPki, createIssuerPem, createServingPem, loadIssuerPem, type PkiFlags } from './install-pki.js';
-import { kubeConnection } from './kube-context.js';
-import { install, installedPki, objectRef, uninstall } from './kube-install.js';
+import { kubeConnection, withKubeOptions } from './kube-context.js';
+import { install, installAccess, installedPki, objectRef, requireAccess, uninstall } from './kube-install.js';
 import { colour } from './output.js';
 
 interface InstallFlags extends PkiFlags {
@@ -57,6 +57,8 @@ async function runInstall(flags: InstallFlags, cmd: Command): Promise<void> {
   }
   const conn = await kubeConnection(cmd);
   const name = clusterName(flags, conn.context);
+  // Before anything is read or written: an account that lacks a permission learns all it lacks.
+  await requireAccess(conn, installAccess(installShape()), 'install Strait');
   const existing = await installedPki(conn.api);
   const objects = installManifests({
     clusterName: name,
@@ -82,8 +84,7 @@ async function runUninstall(cmd: Command): Promise<void> {
 }
 
 export function registerInstallCommands(program: Command): void {
-  program
-    .command('install')
+  withKubeOptions(program.command('install'))
     .description('install Strait into a Kubernetes cluster (--context): CRDs, RBAC, control plane, gateway, proxy injector; or --print the YAML for kubectl apply -f -')
     .option('--cluster-name <name>', "the cluster's name in the mesh (default: the context's name)")
     .option('--trust-domain <domain>', 'the SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
@@ -94,8 +95,7 @@ export function registerInstallCommands(program: Command): void {
     .option('--gateway-service-type <type>', "the gateway Service's type: LoadBalancer or NodePort", 'LoadBalancer')
     .option('--print', 'write the manifests as YAML to stdout instead of applying them (strait install --print | kubectl apply -f -)')
     .action((flags: InstallFlags, cmd: Command) => runInstall(flags, cmd));
-  program
-    .command('uninstall')
+  withKubeOptions(program.command('uninstall'))
     .description('remove from a Kubernetes cluster (--context) everything strait install created, and nothing else')
     .action((_flags: unknown, cmd: Command) => runUninstall(cmd));
 }

@@ -124,7 +124,7 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
       spec: {
         selector: { [L.PART_OF_LABEL]: L.PART_OF, [L.COMPONENT_LABEL]: 'control-plane' },
         ports: [
-          { name: 'grpc-identity', port: CONTROL_PLANE_PORT, targetPort: CONTROL_PLANE_PORT, protocol: 'TCP' },
+          { name: L.IDENTITY_PORT_NAME, port: CONTROL_PLANE_PORT, targetPort: CONTROL_PLANE_PORT, protocol: 'TCP' },
           { name: 'mesh-api', port: MESH_API_PORT, targetPort: MESH_API_PORT, protocol: 'TCP' },
           { name: 'https-webhook', port: L.WEBHOOK_SERVICE_PORT, targetPort: WEBHOOK_PORT, protocol: 'TCP' },
         ],
@@ -160,7 +160,7 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
       ],
       env: downwardEnv,
       ports: [
-        { name: 'grpc-identity', containerPort: CONTROL_PLANE_PORT },
+        { name: L.IDENTITY_PORT_NAME, containerPort: CONTROL_PLANE_PORT },
         { name: 'mesh-api', containerPort: MESH_API_PORT },
         { name: 'https-webhook', containerPort: WEBHOOK_PORT },
       ],
@@ -228,4 +228,9 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
     gateway,
     webhook,
   ];
+}
+
+/** The objects of an install with empty PKI: enough to know the kinds and where they go (permissions, CRDs). */
+export function installShape(): KubeObject[] {
+  return installManifests({ clusterName: 'shape', trustDomain: 'cluster.local', gatewayServiceType: 'LoadBalancer', issuer: { trustAnchors: '', issuerCert: '', issuerKey: '' }, webhookTls: { cert: '', key: '' } });
 }

@@ -65,8 +65,9 @@ export interface ServingPem {
 
 const SERVING_LIFETIME_MS = 365 * 86_400_000;
 
-/** A self-signed serving certificate for a Service's in-cluster names (`<svc>.<ns>.svc`), as Linkerd's injector has. */
-export async function createServingPem(service: string, namespace: string, now = new Date()): Promise<ServingPem> {
+/** A self-signed serving certificate for a Service's in-cluster names (`<svc>.<ns>.svc`), as Linkerd's injector has, and any `ips`. */
+export async function createServingPem(service: string, namespace: string, options: { ips?: string[]; now?: Date } = {}): Promise<ServingPem> {
+  const now = options.now ?? new Date();
   const keys = await generateKeyPair();
   const dns = [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`];
   const name: x509.JsonName = [{ CN: [dns[0]!] }];
@@ -85,7 +86,7 @@ export async function createServingPem(service: string, namespace: string, now =
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyCertSign, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(dns.map((value) => ({ type: 'dns' as const, value }))),
+      new x509.SubjectAlternativeNameExtension([...dns.map((value) => ({ type: 'dns' as const, value })), ...(options.ips ?? []).map((value) => ({ type: 'ip' as const, value }))]),
     ],
   });
   return { cert: certificatesPem([cert]), key: await privateKeyPem(keys.privateKey) };

@@ -4,12 +4,12 @@
 // API server to it) and with which failure policy, the issuer is valid, and the proxies are ready.
 import { PROXY_CONTAINER } from '../api/mesh.js';
 import { customResourceDefinitions } from '../api/crds.js';
-import { kindPath, resourcePath, type KubeApi, type KubeObject } from '../control/kube-api.js';
+import { KubeApiError, kindPath, resourcePath, type KubeApi, type KubeObject } from '../control/kube-api.js';
 import * as L from '../control/kube-layout.js';
 import { TRUST_ANCHORS_CONFIGMAP, TRUST_ANCHORS_KEY } from '../control/injector.js';
 import { chainProblem } from './check.js';
 import { identityChecks, type CheckResult } from './check-rules.js';
-import { installManifests } from './install-manifests.js';
+import { installShape } from './install-manifests.js';
 import { accessText, foreignCrds, installAccess, missingAccess } from './kube-install.js';
 import type { KubeConnection } from './kube-context.js';
 
@@ -44,11 +44,13 @@ export function apiChecks(conn: KubeConnection): CheckResult[] {
 
 async function preChecks(api: KubeApi, context: string): Promise<CheckResult[]> {
   const section = KUBE_SECTIONS.pre;
-  // Only the kinds and places matter for permissions: placeholder PKI is enough.
-  const objects = installManifests({ clusterName: 'check', trustDomain: 'cluster.local', gatewayServiceType: 'LoadBalancer', issuer: { trustAnchors: '', issuerCert: '', issuerKey: '' }, webhookTls: { cert: '', key: '' } });
+  const objects = installShape();
   const [missing, foreign, ns] = await Promise.all([
     missingAccess(api, installAccess(objects)),
-    foreignCrds(api, objects.filter((o) => o.kind === 'CustomResourceDefinition')),
+    foreignCrds(api, objects.filter((o) => o.kind === 'CustomResourceDefinition')).catch((err: unknown) => {
+      if (err instanceof KubeApiError && err.status === 403) return err;
+      throw err;
+    }),
     api.get(resourcePath(kindPath('Namespace'), L.STRAIT_NAMESPACE)),
   ]);
   const results = [
@@ -56,18 +58,25 @@ async function preChecks(api: KubeApi, context: string): Promise<CheckResult[]> 
       ? pass(section, 'can create the objects of an install', [`context ${context}`])
       : fail(section, 'can create the objects of an install', missing.map((a) => `the account of context ${context} may not ${accessText(a)}`), ['use a context with these permissions (cluster-admin has them), or ask an administrator to grant them']),
   ];
+  const crdCheck = "CRDs installed by other tools can be reused";
+  if (foreign instanceof Error) {
+    results.push(fail(section, crdCheck, [`the account of context ${context} may not read CRDs: ${foreign.message}`], ['use a context that may get customresourcedefinitions']));
+    return [...results, nsCheck(ns, context)];
+  }
   const refused = foreign.filter((f) => !f.reusable);
   results.push(
     refused.length === 0
-      ? pass(section, "CRDs installed by other tools can be reused", foreign.map((f) => `customresourcedefinitions/${f.name} (installed by ${f.owner}) serves ${f.needed}: reused, and left by uninstall`))
-      : fail(section, "CRDs installed by other tools can be reused", refused.map((f) => `customresourcedefinitions/${f.name} (installed by ${f.owner}) serves ${f.served.join(', ')}, but Strait reads ${f.needed}`), ['remove it with the tool that installed it (e.g. linkerd smi uninstall), or upgrade that tool']),
+      ? pass(section, crdCheck, foreign.map((f) => `customresourcedefinitions/${f.name} (installed by ${f.owner}) serves ${f.needed}: reused, and left by uninstall`))
+      : fail(section, crdCheck, refused.map((f) => `customresourcedefinitions/${f.name} (installed by ${f.owner}) serves ${f.served.join(', ')}, but Strait reads ${f.needed}`), ['remove it with the tool that installed it (e.g. linkerd smi uninstall), or upgrade that tool']),
   );
-  results.push(
-    ns === undefined
-      ? pass(section, `namespace ${L.STRAIT_NAMESPACE} does not exist yet`)
-      : fail(section, `namespace ${L.STRAIT_NAMESPACE} does not exist yet`, [`namespace ${L.STRAIT_NAMESPACE} exists already${(ns.metadata.labels ?? {})[L.PART_OF_LABEL] === L.PART_OF ? ': Strait is installed' : ''}`], [`check the installation with: strait check --context ${context}`]),
-  );
-  return results;
+  return [...results, nsCheck(ns, context)];
+}
+
+function nsCheck(ns: KubeObject | undefined, context: string): CheckResult {
+  const name = `namespace ${L.STRAIT_NAMESPACE} does not exist yet`;
+  if (ns === undefined) return pass(KUBE_SECTIONS.pre, name);
+  const installed = (ns.metadata.labels ?? {})[L.PART_OF_LABEL] === L.PART_OF ? ': Strait is installed' : '';
+  return fail(KUBE_SECTIONS.pre, name, [`namespace ${L.STRAIT_NAMESPACE} exists already${installed}`], [`check the installation with: strait check --context ${context}`]);
 }
 
 interface Deployment extends KubeObject {

@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { parseLifetime } from '../identity/duration.js';
-import { DEFAULT_KUBE_TIMEOUT_MS, KubeApi } from '../control/kube-api.js';
-import { CliError, globals, UsageError } from './context.js';
+import type { KubeApi } from '../control/kube-api.js';
+import { CliError, UsageError } from './context.js';
 
 export interface KubeFlags {
   context?: string;
@@ -16,9 +16,9 @@ export interface KubeFlags {
   requestTimeout?: string;
 }
 
-/** The global flags, on the program so every command can take them. */
-export function addKubeOptions(program: Command): void {
-  program
+/** Adds the flags to a command that can act on a Kubernetes cluster (commands taking --cluster take these too). */
+export function withKubeOptions(command: Command): Command {
+  return command
     .option('--context <name>', 'act on this kubeconfig context, a Kubernetes cluster (default for Kubernetes commands: the current context)')
     .option('--kubeconfig <file>', 'the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
     .option('--request-timeout <duration>', 'how long to wait for the Kubernetes API server, e.g. 5s (default 10s)');
@@ -26,7 +26,7 @@ export function addKubeOptions(program: Command): void {
 
 /** Whether the user pointed the command at Kubernetes rather than the local runtime. */
 export function wantsKubernetes(cmd: Command): boolean {
-  const g = globals(cmd) as KubeFlags;
+  const g = cmd.optsWithGlobals<KubeFlags>();
   return g.context !== undefined || g.kubeconfig !== undefined;
 }
 
@@ -39,12 +39,14 @@ function kubeconfigFiles(flag: string | undefined, env: NodeJS.ProcessEnv): { fi
 }
 
 /** The kubeconfig with `context` current; throws a CliError naming what to do when it cannot be. */
-export function loadKubeConfig(flags: KubeFlags, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+export async function loadKubeConfig(flags: KubeFlags, env: NodeJS.ProcessEnv = process.env): Promise<KubeConfig> {
   const { files, source } = kubeconfigFiles(flags.kubeconfig, env);
   const present = files.filter((f) => existsSync(f));
   if (present.length === 0) {
     throw new CliError(`no kubeconfig: ${files.join(', ')} ${files.length === 1 ? 'does' : 'do'} not exist`, 1, ['pass --kubeconfig FILE or set KUBECONFIG, as for kubectl']);
   }
+  // client-node takes half a second to load: only commands that talk to Kubernetes pay for it.
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const config = new KubeConfig();
   try {
     // Merged as kubectl merges KUBECONFIG: the first file that sets a name, or the current context, wins.
@@ -70,8 +72,8 @@ export function loadKubeConfig(flags: KubeFlags, env: NodeJS.ProcessEnv = proces
   return config;
 }
 
-function timeoutMs(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_KUBE_TIMEOUT_MS;
+function timeoutMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
   try {
     return /^\d+$/.test(text) ? Number(text) * 1000 : parseLifetime(text);
   } catch (err) {
@@ -89,9 +91,11 @@ export interface KubeConnection {
 
 /** Connects to the cluster the command names and checks the API server answers; throws with its address when it does not. */
 export async function kubeConnection(cmd: Command): Promise<KubeConnection> {
-  const flags = globals(cmd) as KubeFlags;
-  const config = loadKubeConfig(flags);
-  const api = new KubeApi(config, { timeoutMs: timeoutMs(flags.requestTimeout) });
+  const flags = cmd.optsWithGlobals<KubeFlags>();
+  const config = await loadKubeConfig(flags);
+  const { KubeApi } = await import('../control/kube-api.js');
+  const timeout = timeoutMs(flags.requestTimeout);
+  const api = new KubeApi(config, timeout === undefined ? {} : { timeoutMs: timeout });
   const version = await api.call<{ gitVersion?: string }>('GET', '/version');
   return { api, config, context: api.context, version: version.gitVersion ?? 'unknown' };
 }

@@ -3,7 +3,7 @@
 // server-side dry run; then applies every object server-side (so a second install changes nothing)
 // and, if one fails, removes what this run created. Uninstall removes what carries Strait's label.
 import { CRD_PART_OF_LABEL } from '../api/crds.js';
-import { kindPath, resourcePath, type KubeApi, type KubeObject } from '../control/kube-api.js';
+import { KubeApiError, kindPath, resourcePath, type KubeApi, type KubeObject } from '../control/kube-api.js';
 import * as L from '../control/kube-layout.js';
 import { TRUST_ANCHORS_CONFIGMAP, TRUST_ANCHORS_KEY } from '../control/injector.js';
 import { CliError } from './context.js';
@@ -50,6 +50,11 @@ export function installAccess(objects: KubeObject[]): Access[] {
     const namespace = namespaced ? o.metadata.namespace : undefined;
     return ['get', 'create', 'patch'].map((verb) => ({ verb, group, resource, ...(namespace ? { namespace } : {}) }));
   });
+}
+
+/** Throws naming each access the account lacks for `what`; nothing has been written yet. */
+export async function requireAccess(conn: KubeConnection, wanted: Access[], what: string): Promise<void> {
+  refuseMissing(conn.context, await missingAccess(conn.api, wanted), what);
 }
 
 function refuseMissing(context: string, missing: Access[], what: string): void {
@@ -125,7 +130,6 @@ export const objectRef = (o: KubeObject) => {
 /** Checks everything, then applies `objects` in order; on a failure, deletes what this run created and rethrows. */
 export async function install(conn: KubeConnection, objects: KubeObject[], onApplied: (a: Applied) => void): Promise<Applied[]> {
   const { api, context } = conn;
-  refuseMissing(context, await missingAccess(api, installAccess(objects)), 'install Strait');
   const crds = objects.filter((o) => o.kind === 'CustomResourceDefinition');
   const foreign = await foreignCrds(api, crds);
   const refused = foreign.filter((f) => !f.reusable);
@@ -168,6 +172,12 @@ export async function install(conn: KubeConnection, objects: KubeObject[], onApp
   return results;
 }
 
+/** An object the account may not read is not waited for. */
+function ignoreForbidden(err: unknown): undefined {
+  if (err instanceof KubeApiError && err.status === 403) return undefined;
+  throw err;
+}
+
 /** The kinds uninstall looks for by label, cluster-wide; everything else of Strait's lives in strait-system and goes with it. */
 const UNINSTALL_KINDS = ['MutatingWebhookConfiguration', 'ConfigMap', 'ClusterRoleBinding', 'ClusterRole', 'Namespace', 'CustomResourceDefinition'];
 
@@ -191,15 +201,21 @@ export async function uninstall(conn: KubeConnection, onDeleted: (o: KubeObject)
     return { verb: 'delete', group, resource, ...(namespaced && o.metadata.namespace ? { namespace: o.metadata.namespace } : {}) };
   });
   refuseMissing(context, await missingAccess(api, wanted), 'uninstall Strait');
+  const remainingGroups = new Set((await api.list<CrdLike & { spec?: { group?: string } }>(resourcePath(kindPath('CustomResourceDefinition')))).filter((c) => !ownedByStrait(c)).map((c) => c.spec?.group));
   for (const o of objects) {
     await api.delete(resourcePath(kindPath(o.kind), o.metadata.name, o.metadata.namespace));
     onDeleted(o);
   }
-  // Namespaces and CRDs are finalized in the background: wait, so "uninstalled" means gone.
+  // Namespaces and CRDs are finalized in the background, and the API server then drops the
+  // APIServices it registered for a CRD's group: wait, so "uninstalled" means gone.
   const deadline = Date.now() + (options.waitMs ?? 120_000);
-  for (const o of objects) {
-    const path = resourcePath(kindPath(o.kind), o.metadata.name, o.metadata.namespace);
-    while ((await api.get(path)) !== undefined) {
+  const paths = objects.map((o) => ({ o, path: resourcePath(kindPath(o.kind), o.metadata.name, o.metadata.namespace) }));
+  for (const crd of objects.filter((o) => o.kind === 'CustomResourceDefinition') as (CrdLike & { spec?: { group?: string } })[]) {
+    if (remainingGroups.has(crd.spec?.group)) continue;
+    for (const v of crd.spec?.versions ?? []) paths.push({ o: crd, path: `/apis/apiregistration.k8s.io/v1/apiservices/${v.name}.${crd.spec?.group}` });
+  }
+  for (const { o, path } of paths) {
+    while ((await api.get(path).catch(ignoreForbidden)) !== undefined) {
       if (Date.now() > deadline) throw new CliError(`${objectRef(o)} is still being deleted in context ${context}; see why with: kubectl get ${PLURAL_GROUP(o.kind).resource} ${o.metadata.name} -o yaml`);
       await new Promise((r) => setTimeout(r, 250));
     }

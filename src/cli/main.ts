@@ -13,7 +13,6 @@ import { registerLinkCommands } from './link.js';
 import { registerComponentCommands } from './component-commands.js';
 import { registerDemoCommand } from './demo.js';
 import { registerInstallCommands } from './install-commands.js';
-import { addKubeOptions } from './kube-context.js';
 import { CliError } from './context.js';
 import { colour } from './output.js';
 import { registerMulticlusterCommands } from './multicluster-commands.js';
@@ -30,7 +29,6 @@ function buildProgram(): Command {
     .option('-n, --namespace <ns>', 'the namespace (default: default)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  addKubeOptions(program);
   registerDemoCommand(program);
   registerClusterCommands(program);
   registerComponentCommands(program);

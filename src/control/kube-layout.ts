@@ -21,6 +21,8 @@ export const WEBHOOK_NAME = 'inject.strait.dev';
 export const WEBHOOK_FAILURE_POLICY = 'Ignore';
 /** The Service port the API server calls the webhook on (the control plane serves it on WEBHOOK_PORT). */
 export const WEBHOOK_SERVICE_PORT = 443;
+/** The control-plane Service's port for identity and discovery, which the webhook gives proxies. */
+export const IDENTITY_PORT_NAME = 'grpc-identity';
 
 /** Mount paths in the control-plane pod; the node agent makes them relative to the pod's directory. */
 export const ISSUER_MOUNT = '/var/run/secrets/strait/issuer';

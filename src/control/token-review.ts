@@ -101,3 +101,8 @@ export class TokenReviewVerifier implements CredentialVerifier {
     }
   }
 }
+
+/** The verifier the control plane uses on Kubernetes: TokenReview, and the bound pod looked up, through `api`. */
+export function kubeCredentialVerifier(api: KubeApi, cluster: string): TokenReviewVerifier {
+  return new TokenReviewVerifier({ review: apiTokenReviewer(api), pod: apiBoundPod(api), cluster });
+}

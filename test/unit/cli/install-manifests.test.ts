@@ -95,18 +95,18 @@ describe('kubeconfig', () => {
   const a = file('a', 'alpha', true);
   const b = file('b', 'beta', true);
 
-  it('merges KUBECONFIG as kubectl does: the first current-context wins, every context is there', () => {
-    const config = loadKubeConfig({}, { KUBECONFIG: `${a}:${b}` });
+  it('merges KUBECONFIG as kubectl does: the first current-context wins, every context is there', async () => {
+    const config = await loadKubeConfig({}, { KUBECONFIG: `${a}:${b}` });
     assert.equal(config.getCurrentContext(), 'alpha');
-    assert.equal(loadKubeConfig({ context: 'beta' }, { KUBECONFIG: `${a}:${b}` }).getCurrentContext(), 'beta');
-    assert.equal(loadKubeConfig({ kubeconfig: b }, { KUBECONFIG: a }).getCurrentContext(), 'beta', '--kubeconfig wins over KUBECONFIG');
+    assert.equal((await loadKubeConfig({ context: 'beta' }, { KUBECONFIG: `${a}:${b}` })).getCurrentContext(), 'beta');
+    assert.equal((await loadKubeConfig({ kubeconfig: b }, { KUBECONFIG: a })).getCurrentContext(), 'beta', '--kubeconfig wins over KUBECONFIG');
   });
 
-  it('names the contexts there are when the one asked for is not there, and the file when none exists', () => {
-    assert.throws(
-      () => loadKubeConfig({ context: 'gamma' }, { KUBECONFIG: `${a}:${b}` }),
+  it('names the contexts there are when the one asked for is not there, and the file when none exists', async () => {
+    await assert.rejects(
+      loadKubeConfig({ context: 'gamma' }, { KUBECONFIG: `${a}:${b}` }),
       (err: unknown) => err instanceof CliError && /context "gamma" is not in KUBECONFIG=/.test(err.message) && err.details.some((d) => /alpha, beta/.test(d)),
     );
-    assert.throws(() => loadKubeConfig({ kubeconfig: join(dir, 'missing') }, {}), (err: unknown) => err instanceof CliError && /missing does not exist/.test(err.message));
+    await assert.rejects(loadKubeConfig({ kubeconfig: join(dir, 'missing') }, {}), (err: unknown) => err instanceof CliError && /missing does not exist/.test(err.message));
   });
 });
