@@ -59,17 +59,19 @@ async function up(dir, names, node) {
       state.clusters.push({ name, index, prefix: layout.prefix, processes: [] });
     }
     writeState(dir, state);
-    await Promise.all(
+    // Every cluster finishes starting (or fails and stops itself) before any failure is handled.
+    const results = await Promise.allSettled(
       layouts.map(async (layout, i) => {
         const started = Date.now();
-        const processes = await startCluster(layout, { node });
-        state.clusters[i].processes = processes;
         // The block is held while the cluster's store runs.
-        claimBlock(layout.index, join(dir, layout.name), layout.name, processes[0].pid);
+        const processes = await startCluster(layout, { node, onStore: (pid) => claimBlock(layout.index, join(dir, layout.name), layout.name, pid) });
+        state.clusters[i].processes = processes;
         writeState(dir, state);
         process.stderr.write(`✓ ${layout.name}: https://${layout.apiAddress}:${layout.apiPort} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
       }),
     );
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } catch (err) {
     for (const [i, layout] of layouts.entries()) await stopCluster(layout, state.clusters[i]?.processes ?? []);
     throw err;

@@ -136,16 +136,31 @@ function componentKubeconfig(layout, user) {
   return path;
 }
 
-/** Starts every component of one cluster and waits until each answers; returns the processes. */
-export async function startCluster(layout, { node = true } = {}) {
+/**
+ * Starts every component of one cluster and waits until each answers; returns the processes.
+ * `onStore` gets the pid of the store as soon as it runs (it holds the address block). On failure,
+ * whatever was started is stopped again.
+ */
+export async function startCluster(layout, { node = true, onStore }) {
+  const processes = [];
+  try {
+    await startComponents(layout, node, processes, onStore);
+  } catch (err) {
+    await stopCluster(layout, processes);
+    throw err;
+  }
+  return processes;
+}
+
+async function startComponents(layout, node, processes, onStore) {
   mkdirSync(join(layout.dir, 'logs'), { recursive: true });
   const pki = clusterPki(join(layout.dir, 'pki'), { cluster: layout.name, apiAddress: layout.apiAddress, serviceAddress: layout.kubernetesService, nodeName: layout.nodeName });
-  const processes = [];
   const a = layout.apiAddress;
 
   mkdirSync(join(layout.dir, 'kine'), { recursive: true });
   const db = join(layout.dir, 'kine', 'state.db');
   processes.push(await start(layout, 'kine', binPath('kine'), ['--endpoint', `sqlite://${db}?_journal=WAL&cache=shared&_busy_timeout=30000`, '--listen-address', `${a}:${PORTS.kine}`, '--metrics-bind-address', '0']));
+  onStore(processes[0].pid);
   await waitFor(`${layout.name}'s kine at ${a}:${PORTS.kine}`, processes[0].logPath, () => accepts(a, PORTS.kine), processes);
 
   processes.push(
@@ -232,7 +247,6 @@ export async function startCluster(layout, { node = true } = {}) {
       return status === 200 && JSON.parse(body).status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
     }, processes);
   }
-  return processes;
 }
 
 /** Stops the processes (last started first) and every pod process the node agent left. */

@@ -1,12 +1,14 @@
 // Commands that act on a pod: logs and exec.
 import { spawn } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveKind } from '../api/kinds.js';
 import { matchesSelector } from '../api/labels.js';
 import type { Pod } from '../api/kinds.js';
 import type { LabelSelector, Resource } from '../api/types.js';
 import { podEnvironment } from '../runtime/pods.js';
-import { CliError, clusterContext, UsageError, type ClusterContext } from './context.js';
+import { CliError, clusterContext, globals, UsageError, type ClusterContext } from './context.js';
 import { podReady, podStatus } from './printers.js';
 
 /** A pod by name, or the first ready pod of `deploy/NAME` / `sts/NAME`, as kubectl picks one. */
@@ -58,14 +60,26 @@ export function registerPodCommands(program: Command): void {
     .argument('<pod>', 'POD, deploy/NAME or sts/NAME')
     .argument('<command...>', 'the command and its arguments (after --)')
     .option('-c, --container <name>', 'the container whose environment to use (default: the first)')
-    .action(async (target: string, command: string[], opts: { container?: string }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
-      const pod = await findPod(ctx, target);
-      if (podStatus(pod) !== 'Running') throw new CliError(`pod ${pod.metadata.name} is ${podStatus(pod)}, not Running; see: strait describe pod ${pod.metadata.name} -n ${ctx.namespace}`);
-      const env = { ...process.env, ...podEnvironment(pod as Pod, opts.container) };
+    .option('--context <name>', 'a pod of this kube context, run by a strait node agent on this machine')
+    .option('--kubeconfig <file>', 'with --context: the kubeconfig (default: $KUBECONFIG, then ~/.kube/config)')
+    .action(async (target: string, command: string[], opts: { container?: string; context?: string; kubeconfig?: string }, cmd: Command) => {
+      let env: NodeJS.ProcessEnv;
+      let cwd: string | undefined;
+      if (opts.context !== undefined) {
+        const { kubePodEnvironment } = await import('./kube-exec.js');
+        const kubeconfig = opts.kubeconfig ?? process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
+        const found = await kubePodEnvironment({ kubeconfig, context: opts.context, namespace: globals(cmd).namespace ?? 'default' }, target, opts.container);
+        env = { ...process.env, ...found.env };
+        cwd = found.cwd;
+      } else {
+        const ctx = clusterContext(cmd);
+        const pod = await findPod(ctx, target);
+        if (podStatus(pod) !== 'Running') throw new CliError(`pod ${pod.metadata.name} is ${podStatus(pod)}, not Running; see: strait describe pod ${pod.metadata.name} -n ${ctx.namespace}`);
+        env = { ...process.env, ...podEnvironment(pod as Pod, opts.container) };
+      }
       const [file, ...args] = command;
       const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn(file!, args, { stdio: 'inherit', env });
+        const child = spawn(file!, args, { stdio: 'inherit', env, cwd });
         child.on('error', (err: NodeJS.ErrnoException) => {
           reject(err.code === 'ENOENT' ? new CliError(`exec: command "${file}" not found (searched PATH: ${env.PATH ?? ''})`) : err);
         });

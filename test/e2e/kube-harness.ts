@@ -1,82 +1,97 @@
-// A real Kubernetes control plane for end-to-end tests, started with scripts/kube-env.mjs, and the
-// built kubectl to look at it. Tests skip, saying why, when the binaries are not built.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+// What the Kubernetes end-to-end tests share: real test clusters from scripts/kube-env.mjs (built on
+// first use; the cache makes later runs start in seconds), the built kubectl, and waits.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { RunResult } from '../support/cli.js';
 
-const KUBE_ENV = fileURLToPath(new URL('../../scripts/kube-env.mjs', import.meta.url));
-const CACHE = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'strait', 'kube');
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const KUBE_ENV = join(ROOT, 'scripts', 'kube-env.mjs');
+export const STRAIT = join(ROOT, 'bin', 'strait.js');
 
-/** Why the Kubernetes tests cannot run here, or undefined when they can. */
-export function kubeSkipReason(): string | undefined {
-  if (!existsSync(KUBE_ENV)) return `${KUBE_ENV} is missing`;
-  const built = existsSync(CACHE) && readdirSync(CACHE).some((v) => existsSync(join(CACHE, v, 'bin', 'kube-apiserver')));
-  return built ? undefined : `no Kubernetes binaries in ${CACHE}: build them with node scripts/kube-env.mjs build`;
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
 }
 
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Test clusters of one directory; `down` leaves nothing running. */
 export class KubeEnv {
   readonly dir: string;
   readonly kubeconfig: string;
-  readonly kubectlBin: string;
+  readonly kubectlPath: string;
 
-  private constructor(
-    readonly context: string,
-    dir: string,
-  ) {
-    this.dir = dir;
-    this.kubeconfig = join(dir, 'kubeconfig');
-    this.kubectlBin = join(dir, 'bin', 'kubectl');
+  private constructor(readonly clusters: string[]) {
+    this.dir = mkdtempSync(join(tmpdir(), 'strait-kube-'));
+    this.kubeconfig = join(this.dir, 'kubeconfig');
+    this.kubectlPath = join(this.dir, 'bin', 'kubectl');
   }
 
-  /** Starts one cluster named `context`; stop it with down(). */
-  static up(context: string, options: { node?: boolean } = {}): KubeEnv {
-    const env = new KubeEnv(context, mkdtempSync(join(tmpdir(), `strait-kube-${context}-`)));
-    const args = [KUBE_ENV, 'up', '--clusters', context, '--dir', env.dir, ...(options.node === false ? ['--no-node'] : [])];
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000 });
-    if (r.status !== 0) {
-      env.down();
-      throw new Error(`kube-env up failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-    }
+  /** Builds what the cache lacks (minutes, once), then starts the clusters. */
+  static async up(clusters: string[]): Promise<KubeEnv> {
+    const env = new KubeEnv(clusters);
+    const r = await run(process.execPath, [KUBE_ENV, 'up', '--clusters', clusters.join(','), '--dir', env.dir], { timeoutMs: 45 * 60_000 });
+    if (r.code !== 0) throw new Error(`kube-env up failed (${r.code}):\n${r.stderr}${r.stdout}`);
     return env;
   }
 
-  down(): void {
-    spawnSync(process.execPath, [KUBE_ENV, 'down', '--dir', this.dir], { encoding: 'utf8', timeout: 120_000 });
+  async down(): Promise<void> {
+    const r = await run(process.execPath, [KUBE_ENV, 'down', '--dir', this.dir]);
+    if (r.code !== 0) throw new Error(`kube-env down failed: ${r.stderr}`);
+  }
+
+  remove(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** kubectl with this cluster's kubeconfig and context; never throws on a non-zero exit. */
-  kubectl(args: string[], options: { input?: string } = {}): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.kubectlBin, ['--kubeconfig', this.kubeconfig, '--context', this.context, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      child.stdin.end(options.input ?? '');
-    });
+  kubectl(context: string, args: string[], input?: string): Promise<Run> {
+    return run(this.kubectlPath, ['--kubeconfig', this.kubeconfig, '--context', context, ...args], { input });
   }
 
-  async kubectlOk(args: string[], options: { input?: string } = {}): Promise<string> {
-    const r = await this.kubectl(args, options);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  /** kubectl that must succeed; returns its stdout. */
+  async k(context: string, args: string[], input?: string): Promise<string> {
+    const r = await this.kubectl(context, args, input);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
     return r.stdout;
   }
 
-  /**
-   * Every object of every listable kind, as `resource namespace/name`: what the cluster holds. Kinds
-   * whose objects come and go by themselves (events, the node's lease renewals keep their names) are left out.
-   */
-  async inventory(): Promise<Set<string>> {
-    const kinds = (await this.kubectlOk(['api-resources', '--verbs=list', '-o', 'name'])).split('\n').filter((k) => k !== '' && !/^events(\.|$)/.test(k));
-    const out = new Set<string>();
-    const lists = await Promise.all(kinds.map((kind) => this.kubectlOk(['get', kind, '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']).then((text) => ({ kind, text }))));
-    for (const { kind, text } of lists) for (const line of text.split('\n')) if (line !== '') out.add(`${kind} ${line}`);
-    return out;
+  async json<T = Record<string, unknown>>(context: string, args: string[]): Promise<T> {
+    return JSON.parse(await this.k(context, [...args, '-o', 'json'])) as T;
   }
+
+  strait(args: string[], opts: { input?: string } = {}): Promise<Run> {
+    return run(process.execPath, [STRAIT, ...args], { env: { ...process.env, KUBECONFIG: this.kubeconfig, NO_COLOR: '1' }, input: opts.input });
+  }
+
+  clusterDir(cluster: string): string {
+    return join(this.dir, cluster);
+  }
+}
+
+/** Polls `check` until it returns something other than undefined/false; fails with `what` after the time-out. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }

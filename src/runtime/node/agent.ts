@@ -4,6 +4,7 @@
 // volumes as files, readiness from its probes, restarts with back-off and a graceful delete. It
 // also makes Service ClusterIPs and NodePorts answer (services.ts), as kube-proxy would.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '../../api/types.js';
 import { VERSION } from '../../api/version.js';
@@ -146,7 +147,7 @@ class Agent {
           operatingSystem: 'linux',
           architecture: process.arch === 'x64' ? 'amd64' : process.arch,
           osImage: 'strait node agent',
-          kernelVersion: '',
+          kernelVersion: release(),
           machineID: '',
           systemUUID: '',
           bootID: '',
@@ -233,7 +234,8 @@ class Agent {
     const ip = pod.status?.podIP && this.addresses.has(pod.status.podIP) ? pod.status.podIP : this.addresses.allocate();
     const sidecarNames = new Set((pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
     const runtimePod: Pod = { ...pod, spec: { ...pod.spec, containers, initContainers: undefined } as Pod['spec'] };
-    writeFileSync(join(files.dir, 'pod.json'), JSON.stringify({ pod: runtimePod, podIP: ip }));
+    // For `strait exec`: the pod as it runs, env values from Secrets included, so only its owner reads it.
+    writeFileSync(join(files.dir, 'pod.json'), JSON.stringify({ pod: runtimePod, podIP: ip }), { mode: 0o600 });
     const store = { updateStatus: (_ref: unknown, status: unknown) => this.writeStatus(pod, status as PodStatus, sidecarNames) };
     const runner = new PodRunner(runtimePod, ip, { store, clusterDir: this.opts.dir, log: this.log });
     const running: Running = { runner, files, tokens };
@@ -274,7 +276,7 @@ class Agent {
 
   /** Writes the runner's status, with native sidecars under initContainerStatuses as the API expects. */
   private async writeStatus(pod: KubePod, status: PodStatus, sidecars: Set<string>): Promise<Resource> {
-    const all = (status.containerStatuses ?? []) as ContainerStatus[];
+    const all: ContainerStatus[] = status.containerStatuses ?? [];
     const body = {
       status: {
         ...status,
@@ -296,7 +298,7 @@ class Agent {
   private async waiting(pod: KubePod, reason: string, message: string): Promise<void> {
     this.log.warn(`pod ${pod.metadata.namespace}/${pod.metadata.name}: ${message}`);
     const statuses = pod.spec.containers.map((c) => ({ name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason, message } } }));
-    await this.writeStatus(pod, { phase: 'Pending', containerStatuses: statuses } as PodStatus, new Set()).catch(() => undefined);
+    await this.writeStatus(pod, { phase: 'Pending', containerStatuses: statuses }, new Set()).catch(() => undefined);
   }
 
   /** A graceful delete: the processes get their grace period, then the pod object goes. */

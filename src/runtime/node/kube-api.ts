@@ -15,6 +15,10 @@ export class KubeApiError extends Error {
   }
 }
 
+export class KubeConfigError extends Error {
+  override name = 'KubeConfigError';
+}
+
 const REQUEST_TIMEOUT_MS = 15_000;
 const RELIST_MS = { initial: 200, max: 10_000 };
 
@@ -33,10 +37,19 @@ export class KubeApi {
     this.server = new URL(cluster.server);
   }
 
+  /** Throws KubeConfigError naming the file and what is wrong: missing, unreadable, no such context. */
   static fromFile(path: string, context?: string): KubeApi {
     const config = new KubeConfig();
-    config.loadFromFile(path);
-    if (context) config.setCurrentContext(context);
+    try {
+      config.loadFromFile(path);
+    } catch (err) {
+      throw new KubeConfigError(`cannot read the kubeconfig ${path}: ${(err as Error).message}`);
+    }
+    if (context) {
+      const names = config.getContexts().map((c) => c.name);
+      if (!names.includes(context)) throw new KubeConfigError(`context "${context}" is not in ${path}; it has: ${names.join(', ') || 'none'}`);
+      config.setCurrentContext(context);
+    }
     return new KubeApi(config);
   }
 
@@ -94,7 +107,7 @@ export class KubeApi {
           (err: unknown) => {
             if (err) {
               failures++;
-              onError(err instanceof Error ? err : new Error(String(err)));
+              onError(err instanceof Error ? err : new Error(JSON.stringify(err)));
             }
             relist();
           },

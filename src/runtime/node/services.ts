@@ -112,7 +112,7 @@ export class ServiceProxy {
     const out: Backend[] = [];
     for (const pod of this.pods.values()) {
       if (pod.metadata.namespace !== service.metadata.namespace || !pod.status?.podIP || !isPodReady(pod)) continue;
-      if (pod.metadata.deletionTimestamp || !matchesSelector(pod.metadata.labels, service.spec.selector)) continue;
+      if (pod.metadata.deletionTimestamp || !matchesSelector(pod.metadata.labels, { matchLabels: service.spec.selector })) continue;
       const target = targetPort(pod, port.targetPort ?? port.port);
       if (target !== undefined) out.push({ host: pod.status.podIP, port: target });
     }
