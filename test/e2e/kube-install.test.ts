@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type https from 'node:https';
 import { Mesh } from '../support/cli.js';
-import { KubeEnv, kubeSkipReason } from './kube-harness.js';
+import { KubeEnv, kubeSkipReason } from './kube-install-harness.js';
 import { KubeApi } from '../../src/control/kube-api.js';
 import { loadKubeConfig } from '../../src/cli/kube-context.js';
 import { createServingPem } from '../../src/cli/install-pki.js';
