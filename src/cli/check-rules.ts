@@ -102,11 +102,12 @@ function validityProblem(what: string, cert: CertificateFacts, now: Date): strin
   return undefined;
 }
 
-export function identityChecks(cluster: string, facts: IdentityFacts | Error, now: Date): CheckResult[] {
+/** `reinstall` is how the cluster takes a new issuer, when not by `strait up` (on Kubernetes: strait install). */
+export function identityChecks(cluster: string, facts: IdentityFacts | Error, now: Date, reinstall?: string): CheckResult[] {
   const section = SECTIONS.identity;
   const replaceIssuer =
-    `issue a new issuer under the mesh's trust anchor (step certificate create … --profile intermediate-ca) and restart ${cluster} with it: ` +
-    `strait down, then strait up --clusters ${cluster} --trust-anchor ca.crt --issuer-cert ${cluster}=issuer.crt --issuer-key ${cluster}=issuer.key`;
+    `issue a new issuer under the mesh's trust anchor (step certificate create … --profile intermediate-ca) and ${reinstall ? 'install it' : `restart ${cluster} with it`}: ` +
+    (reinstall ?? `strait down, then strait up --clusters ${cluster} --trust-anchor ca.crt --issuer-cert ${cluster}=issuer.crt --issuer-key ${cluster}=issuer.key`);
   if (facts instanceof Error) {
     return [{ section, name: 'issuer certificate is valid', ok: false, details: [`cluster ${cluster}: cannot read the certificates of its control plane: ${facts.message}`], hints: ['restart the cluster with this CLI: strait down, then strait up'] }];
   }

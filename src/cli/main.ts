@@ -12,6 +12,7 @@ import { registerClusterCommands } from './cluster-commands.js';
 import { registerLinkCommands } from './link.js';
 import { registerComponentCommands } from './component-commands.js';
 import { registerDemoCommand } from './demo.js';
+import { registerInstallCommands } from './install-commands.js';
 import { CliError } from './context.js';
 import { colour } from './output.js';
 import { registerMulticlusterCommands } from './multicluster-commands.js';
@@ -39,6 +40,7 @@ function buildProgram(): Command {
   registerStatCommand(program);
   registerServiceCommands(program);
   registerCheckCommand(program);
+  registerInstallCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -2,7 +2,7 @@
 // credential, signs its CSR with the cluster's issuer for the identity the credential grants, and
 // serves the trust bundle. Also the control plane's own certificate and its HTTP/2 TLS server.
 import http2 from 'node:http2';
-import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from '@connectrpc/connect';
+import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type ServiceImpl } from '@connectrpc/connect';
 import { connectNodeAdapter, type ConnectNodeAdapterOptions } from '@connectrpc/connect-node';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Identity } from '../api/gen/strait/identity/v1/identity_pb.js';
@@ -18,9 +18,20 @@ export type IdentityEvent =
   | { outcome: 'issued'; spiffeId: string; pod?: string; notAfter: Date }
   | { outcome: 'rejected'; method: 'Certify' | 'TrustBundle'; reason: string; pod?: string };
 
+/** The caller's IP address, for verifiers that bind a credential to where it is presented from (TokenReview). */
+export const PEER_ADDRESS = createContextKey<string | undefined>(undefined, { description: 'peer address' });
+
+/** Context values carrying the request's peer address: pass as createControlPlaneServer's contextValues. */
+export function peerContextValues(req: { socket?: { remoteAddress?: string } }) {
+  return createContextValues().set(PEER_ADDRESS, req.socket?.remoteAddress);
+}
+
+/** A verifier that may also check the caller's address (the local bootstrap tokens ignore it). */
+type PeerVerifier = CredentialVerifier & { verify(token: string, peer?: string): Promise<VerifiedCredential> };
+
 export interface IdentityServiceOptions {
   ca: CertificateAuthority;
-  verifier: CredentialVerifier;
+  verifier: PeerVerifier;
   onEvent?: (event: IdentityEvent) => void;
 }
 
@@ -38,10 +49,10 @@ export function identityService(options: IdentityServiceOptions): ServiceImpl<ty
   const { ca, verifier, onEvent } = options;
   const trustBundle = () => ca.trustBundle.map(derOf);
   return {
-    async certify(req) {
+    async certify(req, ctx) {
       let credential: VerifiedCredential | undefined;
       try {
-        credential = await verifier.verify(req.token);
+        credential = await verifier.verify(req.token, ctx.values.get(PEER_ADDRESS));
         if (credential.namespace === CONTROL_PLANE_WORKLOAD.namespace && credential.serviceAccount === CONTROL_PLANE_WORKLOAD.serviceAccount) {
           // Workloads find the CA by this identity; only the control plane itself may hold it.
           throw new ConnectError(`${controlPlaneSpiffeId(ca.trustDomain)} is the control plane's own identity and is not issued to workloads`, Code.PermissionDenied);
@@ -60,9 +71,9 @@ export function identityService(options: IdentityServiceOptions): ServiceImpl<ty
         throw error;
       }
     },
-    async trustBundle(req) {
+    async trustBundle(req, ctx) {
       try {
-        await verifier.verify(req.token);
+        await verifier.verify(req.token, ctx.values.get(PEER_ADDRESS));
       } catch (err) {
         const error = asConnectError(err);
         onEvent?.({ outcome: 'rejected', method: 'TrustBundle', reason: error.rawMessage });
