@@ -178,8 +178,6 @@ async function startComponents(layout, node, processes, onStore) {
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.saPub}`,
       `--service-account-signing-key-file=${pki.saKey}`,
-      // Webhooks and aggregated APIs are dialled at their pods' addresses: there is no kube-proxy.
-      '--enable-aggregator-routing=true',
       // The API server's own Endpoints would hold a loopback address, which Endpoints validation refuses.
       '--endpoint-reconciler-type=none',
       '--allow-privileged=true',

@@ -20,6 +20,9 @@ export function registerComponentCommands(program: Command): void {
     .option('--gateway-listen <host:port>', 'kubernetes: where the gateway listens', '0.0.0.0:4143')
     .option('--gateway-address <host:port>', 'kubernetes: the gateway as other clusters reach it (its Service)')
     .option('--region <region>', "kubernetes: the cluster's region, for failover by region")
+    .option('--webhook-port <port>', 'kubernetes: serve the proxy injector webhook on this port')
+    .option('--webhook-cert <file>', "kubernetes: the webhook's serving certificate (PEM)")
+    .option('--webhook-key <file>', "kubernetes: the webhook's private key (PEM)")
     .action(async (opts: KubeControlPlaneFlags, cmd: Command) => {
       if (opts.platform === 'kubernetes') {
         await runOnKubernetes(opts);
@@ -84,6 +87,9 @@ interface KubeControlPlaneFlags {
   gatewayListen: string;
   gatewayAddress?: string;
   region?: string;
+  webhookPort?: string;
+  webhookCert?: string;
+  webhookKey?: string;
 }
 
 async function runOnKubernetes(opts: KubeControlPlaneFlags): Promise<void> {
@@ -95,11 +101,25 @@ async function runOnKubernetes(opts: KubeControlPlaneFlags): Promise<void> {
   const gatewayListen = parseHostPort(opts.gatewayListen);
   if (!gatewayListen) throw new UsageError(`--gateway-listen must be host:port, not ${JSON.stringify(opts.gatewayListen)}`);
   const { pino } = await import('pino');
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { KubeApi } = await import('../control/kube-api.js');
+  const { kubeCredentialVerifier } = await import('../control/token-review.js');
   const { startKubeControlPlane } = await import('../runtime/kube-control-plane.js');
   const log = pino({ base: { cluster: clusterName } });
+  // In a pod without --kubeconfig: the ServiceAccount's credentials, which a node agent's pod has
+  // under its working directory.
+  const inClusterRoot = !opts.kubeconfig && process.env.KUBERNETES_SERVICE_HOST ? process.cwd() : undefined;
+  const config = new KubeConfig();
+  if (inClusterRoot !== undefined) config.loadFromCluster(inClusterRoot);
+  else if (opts.kubeconfig) config.loadFromFile(opts.kubeconfig);
+  else config.loadFromDefault();
+  if (opts.context) config.setCurrentContext(opts.context);
+  const api = new KubeApi(config);
   const controlPlane = await startKubeControlPlane({
     kubeconfig: opts.kubeconfig,
+    inClusterRoot,
     context: opts.context,
+    verifier: kubeCredentialVerifier(api, clusterName),
     cluster: clusterName,
     trustDomain: opts.trustDomain,
     region: opts.region,
@@ -109,6 +129,20 @@ async function runOnKubernetes(opts: KubeControlPlaneFlags): Promise<void> {
     gatewayAddress,
     log,
   });
+  if (opts.webhookPort) {
+    if (!opts.webhookCert || !opts.webhookKey) throw new UsageError('--webhook-port needs --webhook-cert and --webhook-key');
+    const { startKubeInjector } = await import('../control/kube-injector.js');
+    await startKubeInjector(api, {
+      cluster: clusterName,
+      trustDomain: opts.trustDomain,
+      trustAnchorsFile: trustAnchor,
+      certFile: opts.webhookCert,
+      keyFile: opts.webhookKey,
+      port: Number(opts.webhookPort),
+      host: opts.listen,
+      onEvent: (event) => log.info(event, 'proxy injector'),
+    });
+  }
   // A signal stops the control plane; the proxies keep serving with what they know (static stability).
   const stop = () => void controlPlane.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);

@@ -4,8 +4,7 @@
 import { CUSTOM_KINDS, customResourceDefinitions, KIND_ROUTES } from '../api/crds.js';
 import { VERSION } from '../api/version.js';
 import { DEFAULT_GATEWAY_PORT } from '../gateway/router.js';
-import { IDENTITY_AUDIENCE } from '../identity/credentials.js';
-import { TOKEN_MOUNT, TRUST_ANCHORS_CONFIGMAP, TRUST_ANCHORS_KEY, TRUST_ANCHORS_MOUNT } from '../control/injector.js';
+import { TRUST_ANCHORS_CONFIGMAP, TRUST_ANCHORS_KEY, TRUST_ANCHORS_MOUNT } from '../control/injector.js';
 import type { KubeObject } from '../control/kube-api.js';
 import * as L from '../control/kube-layout.js';
 import { MESH_API_PORT } from '../control/mesh-api/server.js';
@@ -68,11 +67,6 @@ export function controlPlaneRules(): PolicyRule[] {
   return rules;
 }
 
-const tokenVolume = (name: string) => ({
-  name,
-  projected: { sources: [{ serviceAccountToken: { audience: IDENTITY_AUDIENCE, expirationSeconds: 86400, path: 'token' } }] },
-});
-
 const downwardEnv = [
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -110,6 +104,15 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: L.CONTROL_PLANE },
       subjects: [{ kind: 'ServiceAccount', name: L.CONTROL_PLANE_ACCOUNT, namespace: ns }],
     },
+    // Its own Secrets (the key link credentials are signed with, the credentials of links) only in strait-system.
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(L.CONTROL_PLANE, ns, 'control-plane'), rules: [{ apiGroups: [''], resources: ['secrets'], verbs: WRITE }] },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(L.CONTROL_PLANE, ns, 'control-plane'),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: L.CONTROL_PLANE },
+      subjects: [{ kind: 'ServiceAccount', name: L.CONTROL_PLANE_ACCOUNT, namespace: ns }],
+    },
   ];
   const pki: KubeObject[] = [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(TRUST_ANCHORS_CONFIGMAP, ns), data: { [TRUST_ANCHORS_KEY]: plan.issuer.trustAnchors } },
@@ -136,7 +139,8 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
       metadata: meta(L.GATEWAY, ns, 'gateway'),
       spec: {
         type: plan.gatewayServiceType,
-        selector: { [L.PART_OF_LABEL]: L.PART_OF, [L.COMPONENT_LABEL]: 'gateway' },
+        // The gateway runs in the control plane's process, as in the local runtime.
+        selector: { [L.PART_OF_LABEL]: L.PART_OF, [L.COMPONENT_LABEL]: 'control-plane' },
         ports: [{ name: 'tls-mesh', port: DEFAULT_GATEWAY_PORT, targetPort: DEFAULT_GATEWAY_PORT, protocol: 'TCP' }],
       },
     },
@@ -151,12 +155,16 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
         '--platform', 'kubernetes',
         '--cluster-name', plan.clusterName,
         '--trust-domain', plan.trustDomain,
-        '--trust-anchors', relative(TRUST_ANCHORS_MOUNT, TRUST_ANCHORS_KEY),
+        '--trust-anchor', relative(TRUST_ANCHORS_MOUNT, TRUST_ANCHORS_KEY),
         '--issuer-cert', relative(L.ISSUER_MOUNT, 'tls.crt'),
         '--issuer-key', relative(L.ISSUER_MOUNT, 'tls.key'),
         '--webhook-port', String(WEBHOOK_PORT),
         '--webhook-cert', relative(L.WEBHOOK_TLS_MOUNT, 'tls.crt'),
         '--webhook-key', relative(L.WEBHOOK_TLS_MOUNT, 'tls.key'),
+        // Every port on the pod's own address; the gateway runs in the control plane's process.
+        '--listen', '$(POD_IP)',
+        '--gateway-listen', `$(POD_IP):${DEFAULT_GATEWAY_PORT}`,
+        '--gateway-address', `$(POD_IP):${DEFAULT_GATEWAY_PORT}`,
       ],
       env: downwardEnv,
       ports: [
@@ -176,26 +184,6 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
       { name: 'webhook-tls', secret: { secretName: L.WEBHOOK_TLS_SECRET } },
       { name: 'trust-anchors', configMap: { name: TRUST_ANCHORS_CONFIGMAP } },
     ],
-  );
-  const gateway = deployment(
-    L.GATEWAY,
-    'gateway',
-    L.GATEWAY_ACCOUNT,
-    {
-      image: GATEWAY_IMAGE,
-      args: ['--platform', 'kubernetes', '--cluster-name', plan.clusterName, '--trust-domain', plan.trustDomain],
-      env: [
-        ...downwardEnv,
-        { name: 'STRAIT_TRUST_ANCHORS', value: relative(TRUST_ANCHORS_MOUNT, TRUST_ANCHORS_KEY) },
-        { name: 'STRAIT_IDENTITY_TOKEN_FILE', value: relative(TOKEN_MOUNT, 'token') },
-      ],
-      ports: [{ name: 'tls-mesh', containerPort: DEFAULT_GATEWAY_PORT }],
-      volumeMounts: [
-        { name: 'identity-token', mountPath: TOKEN_MOUNT, readOnly: true },
-        { name: 'trust-anchors', mountPath: TRUST_ANCHORS_MOUNT, readOnly: true },
-      ],
-    },
-    [tokenVolume('identity-token'), { name: 'trust-anchors', configMap: { name: TRUST_ANCHORS_CONFIGMAP } }],
   );
   const webhook: KubeObject = {
     apiVersion: 'admissionregistration.k8s.io/v1',
@@ -225,7 +213,6 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
     ...pki,
     ...services,
     controlPlane,
-    gateway,
     webhook,
   ];
 }

@@ -1,6 +1,7 @@
 // One pod on this machine: a process per container, restarted with back-off when it exits, probed
 // for readiness, and the pod's status kept in the store as Kubernetes shapes it.
 import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { connect } from 'node:net';
 import { copyFileSync, mkdirSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -381,8 +382,9 @@ class ContainerRunner {
       this.setReady(true);
       return;
     }
-    const path = this.spec.readinessProbe?.httpGet?.path;
-    void (path === undefined ? canConnect(this.pod.ip, port) : answersOk(this.pod.ip, port, path)).then((ok) => {
+    const httpProbe = this.spec.readinessProbe?.httpGet;
+    const path = httpProbe?.path;
+    void (path === undefined ? canConnect(this.pod.ip, port) : answersOk(this.pod.ip, port, path, httpProbe?.scheme === 'HTTPS')).then((ok) => {
       if (this.halted || this.process !== proc) return;
       const failed = ok ? 0 : failures + 1;
       if (ok) this.setReady(true);
@@ -446,10 +448,11 @@ function fileSize(path: string): number {
   }
 }
 
-/** Kubernetes' httpGet probe: any status from 200 to 399 is a success. */
-function answersOk(host: string, port: number, path: string): Promise<boolean> {
+/** Kubernetes' httpGet probe: any status from 200 to 399 is a success; over HTTPS the certificate is not checked, as the kubelet does not. */
+function answersOk(host: string, port: number, path: string, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = httpGet({ host, port, path, timeout: PROBE_TIMEOUT_MS, agent: false }, (res) => {
+    const get = tls ? httpsGet : httpGet;
+    const req = get({ host, port, path, timeout: PROBE_TIMEOUT_MS, agent: false, rejectUnauthorized: false }, (res) => {
       res.resume();
       resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
     });

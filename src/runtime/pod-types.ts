@@ -21,7 +21,7 @@ export interface EnvVar extends ApiEnvVar {
 
 export interface Probe {
   tcpSocket?: { port: number | string };
-  httpGet?: { port: number | string; path?: string };
+  httpGet?: { port: number | string; path?: string; scheme?: 'HTTP' | 'HTTPS' };
 }
 
 export interface Container extends Omit<ApiContainer, 'env' | 'image'> {

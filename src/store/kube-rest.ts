@@ -11,6 +11,12 @@ import { ConflictError, ExpiredError, NotFoundError } from './store.js';
 export interface KubeConnection {
   /** Path of a kubeconfig; `KUBECONFIG` or `~/.kube/config` when absent, as kubectl reads it. */
   kubeconfig?: string;
+  /**
+   * In a pod: the API server from KUBERNETES_SERVICE_HOST and the ServiceAccount's files under
+   * `<root>/var/run/secrets/kubernetes.io/serviceaccount` ('' in a container; a node agent's pod has
+   * its volumes under its directory).
+   */
+  inClusterRoot?: string;
   /** A context of that kubeconfig; its current context when absent. */
   context?: string;
   /** How long a request other than a watch may take (default 30 s). */
@@ -73,7 +79,8 @@ export class KubeRest {
 
   static async connect(connection: KubeConnection = {}): Promise<KubeRest> {
     const config = new KubeConfig();
-    if (connection.kubeconfig) config.loadFromFile(connection.kubeconfig);
+    if (connection.inClusterRoot !== undefined) config.loadFromCluster(connection.inClusterRoot);
+    else if (connection.kubeconfig) config.loadFromFile(connection.kubeconfig);
     else config.loadFromDefault();
     if (connection.context !== undefined) {
       const contexts = config.getContexts().map((c) => c.name);
