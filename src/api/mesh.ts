@@ -16,7 +16,16 @@ export const NOT_A_SERVICE_NAME_METADATA = 'strait-not-a-service-name';
 /** Service annotation choosing the balancer: `ewma` (default) or `round-robin`. */
 export const LOAD_BALANCER_ANNOTATION = 'strait.dev/load-balancer';
 
+interface PodContainers<C> {
+  spec?: { containers: C[]; initContainers?: C[] };
+}
+
+/** The pod's proxy container: beside the app, or a native sidecar (an init container that keeps running, as on Kubernetes). */
+export function proxyContainer<C extends { name: string }>(pod: PodContainers<C>): C | undefined {
+  return pod.spec?.containers.find((c) => c.name === PROXY_CONTAINER) ?? pod.spec?.initContainers?.find((c) => c.name === PROXY_CONTAINER);
+}
+
 /** A pod is meshed when injection gave it a proxy. */
-export function isMeshed(pod: { spec?: { containers: { name: string }[] } }): boolean {
-  return pod.spec?.containers.some((c) => c.name === PROXY_CONTAINER) ?? false;
+export function isMeshed(pod: PodContainers<{ name: string }>): boolean {
+  return proxyContainer(pod) !== undefined;
 }

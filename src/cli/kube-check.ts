@@ -96,6 +96,17 @@ function deploymentCheck(section: string, name: string, deploy: Deployment | und
   return pass(section, what, [`${ready} of ${deploy.spec?.replicas ?? 1} replicas ready`]);
 }
 
+/** The gateway runs in the control plane's process: its Service must lead to the control plane's pods. */
+function gatewayCheck(service: (KubeObject & { spec?: { type?: string; selector?: Record<string, string> } }) | undefined, controlPlane: Deployment | undefined, context: string): CheckResult {
+  const what = `${L.GATEWAY} is ready`;
+  if (!service) return fail(KUBE_SECTIONS.controlPlane, what, [`service ${L.STRAIT_NAMESPACE}/${L.GATEWAY} does not exist`], [`install Strait: strait install --context ${context}`]);
+  if (service.spec?.selector?.[L.COMPONENT_LABEL] !== 'control-plane') {
+    return fail(KUBE_SECTIONS.controlPlane, what, [`service ${L.STRAIT_NAMESPACE}/${L.GATEWAY} does not select the control plane, where the gateway runs`], [`install Strait again: strait install --context ${context}`]);
+  }
+  if ((controlPlane?.status?.readyReplicas ?? 0) < 1) return fail(KUBE_SECTIONS.controlPlane, what, ['the control plane, where the gateway runs, has no ready replica'], [`see why: kubectl --context ${context} -n ${L.STRAIT_NAMESPACE} describe deployment ${L.CONTROL_PLANE}`]);
+  return pass(KUBE_SECTIONS.controlPlane, what, [`service type ${service.spec.type ?? 'ClusterIP'}, in the control plane's pods`]);
+}
+
 interface WebhookConfig extends KubeObject {
   webhooks?: { name: string; failurePolicy?: string; clientConfig?: { caBundle?: string } }[];
 }
@@ -203,10 +214,10 @@ async function installedChecks(api: KubeApi, context: string): Promise<CheckResu
   const ns = L.STRAIT_NAMESPACE;
   const [cp, gw, tls] = await Promise.all([
     api.get<Deployment>(resourcePath(kindPath('Deployment'), L.CONTROL_PLANE, ns)),
-    api.get<Deployment>(resourcePath(kindPath('Deployment'), L.GATEWAY, ns)),
+    api.get<KubeObject & { spec?: { type?: string; selector?: Record<string, string> } }>(resourcePath(kindPath('Service'), L.GATEWAY, ns)),
     api.get<KubeObject & { data?: Record<string, string> }>(resourcePath(kindPath('Secret'), L.WEBHOOK_TLS_SECRET, ns)),
   ]);
-  results.push(deploymentCheck(KUBE_SECTIONS.controlPlane, L.CONTROL_PLANE, cp, context), deploymentCheck(KUBE_SECTIONS.controlPlane, L.GATEWAY, gw, context));
+  results.push(deploymentCheck(KUBE_SECTIONS.controlPlane, L.CONTROL_PLANE, cp, context), gatewayCheck(gw, cp, context));
   const tlsCert = tls?.data?.['tls.crt'] ? Buffer.from(tls.data['tls.crt'], 'base64').toString('utf8') : undefined;
   results.push(...(await injectorChecks(api, context, tlsCert)));
   results.push(...identityChecks(context, await identityFacts(api), new Date(), `strait install --context ${context} --trust-anchor ca.crt --issuer-cert issuer.crt --issuer-key issuer.key`).map((r) => ({ ...r, section: KUBE_SECTIONS.identity })));

@@ -4,8 +4,7 @@
 // a Prometheus to run.
 import http from 'node:http';
 import type { Pod } from '../../api/kinds.js';
-import { PROXY_CONTAINER, PROXY_PORTS } from '../../api/mesh.js';
-import { isMeshed } from '../../api/mesh.js';
+import { isMeshed, PROXY_PORTS, proxyContainer } from '../../api/mesh.js';
 import { ExpositionError, parseExposition } from './exposition.js';
 import { DEFAULT_LIMITS, PodHistory, type HistoryLimits, type PodTraffic, type TrafficWindow } from './history.js';
 
@@ -155,7 +154,7 @@ export class MetricsCollector {
 
 /** The proxy's admin port: the proxy container's port named `admin`, else the standard one. */
 function adminPort(pod: Pod): number {
-  const proxy = pod.spec?.containers.find((c) => c.name === PROXY_CONTAINER);
+  const proxy = proxyContainer(pod);
   return proxy?.ports?.find((p) => p.name === 'admin')?.containerPort ?? PROXY_PORTS.admin;
 }
 
