@@ -24,8 +24,14 @@ const readyCount = (p: PodJson) => {
   return `${all.filter((s) => s.ready).length}/${(p.spec.initContainers?.length ?? 0) + p.spec.containers.length}`;
 };
 
-/** `n` calls from sleep's pod through its proxy, one answer a line. */
-const CALLS = (n: number, pause = '0') => `i=0; while [ $i -lt ${n} ]; do curl -s -m 5 -w ' %{http_code}\\n' http://helloworld:5000/hello || echo ' failed'; i=$((i+1)); sleep ${pause}; done`;
+/** `n` calls from sleep's pod through its proxy; each prints its answer, then a line `= STATUS`. */
+const CALLS = (n: number, pause = '0') => `i=0; while [ $i -lt ${n} ]; do curl -s -m 5 -w '\\n= %{http_code}\\n' http://helloworld:5000/hello || echo '= failed'; i=$((i+1)); sleep ${pause}; done`;
+
+/** The status of every call, and the answers' lines. */
+function calls(out: string): { statuses: string[]; answers: string[] } {
+  const lines = out.split('\n');
+  return { statuses: lines.filter((l) => l.startsWith('= ')).map((l) => l.slice(2)), answers: lines.filter((l) => l.startsWith('Hello version: ')) };
+}
 
 describe('Strait on one Kubernetes cluster', () => {
   let env: KubeEnv;
@@ -59,11 +65,11 @@ describe('Strait on one Kubernetes cluster', () => {
   test('100 calls from sleep are all answered, by both versions, over mTLS with each side’s identity', async () => {
     const r = await exec(CALLS(100));
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n');
-    assert.equal(lines.length, 100);
-    assert.ok(lines.every((l) => l.endsWith(' 200')), lines.find((l) => !l.endsWith(' 200')));
-    const v1 = lines.filter((l) => l.startsWith('Hello version: v1')).length;
-    const v2 = lines.filter((l) => l.startsWith('Hello version: v2')).length;
+    const { statuses, answers } = calls(r.stdout);
+    assert.equal(statuses.length, 100);
+    assert.deepEqual(statuses.filter((s) => s !== '200'), []);
+    const v1 = answers.filter((l) => l.startsWith('Hello version: v1')).length;
+    const v2 = answers.filter((l) => l.startsWith('Hello version: v2')).length;
     assert.equal(v1 + v2, 100);
     assert.ok(v1 >= 10 && v2 >= 10, `v1 ${v1}, v2 ${v2}`);
     // The servers' proxies saw the calls over mTLS, from sleep's own identity.
@@ -94,16 +100,16 @@ describe('Strait on one Kubernetes cluster', () => {
     let out = '';
     load.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const finished = new Promise<number>((resolve) => load.on('exit', (code) => resolve(code ?? 1)));
-    await eventually('calls under way', async () => out.split('\n').length > 10);
+    await eventually('calls under way', () => Promise.resolve(calls(out).statuses.length > 10));
     await env.k(C, ['delete', 'pod', '-n', 'strait-system', old!.metadata.name, '--wait=true']);
     const fresh = await eventually('a new control-plane pod ready', async () => {
       const [p] = (await env.json<{ items: PodJson[] }>(C, ['get', 'pods', '-n', 'strait-system'])).items;
       return p && p.metadata.name !== old!.metadata.name && readyCount(p) === '1/1' && p;
     }, 60_000);
     assert.equal(await finished, 0);
-    const lines = out.trim().split('\n');
-    assert.equal(lines.length, 150);
-    assert.deepEqual(lines.filter((l) => !l.endsWith(' 200')), [], 'no call failed');
+    const { statuses } = calls(out);
+    assert.equal(statuses.length, 150);
+    assert.deepEqual(statuses.filter((s) => s !== '200'), [], 'no call failed');
 
     // It resyncs: a pod started after the restart is learned from the new control plane.
     await env.k(C, ['scale', 'deploy', '-n', NS, 'helloworld-v2', '--replicas=2']);
