@@ -5,11 +5,10 @@ import { readFileSync } from 'node:fs';
 import type { Pod } from '../api/kinds.js';
 import { matchesSelector } from '../api/labels.js';
 import type { LabelSelector, Resource } from '../api/types.js';
+import { KubeApi, KubeApiError, KubeConfigError } from '../runtime/node/kube-api.js';
 import { PODS_DIR_ANNOTATION } from '../runtime/node/agent.js';
 import { podDirectory } from '../runtime/pod-runner.js';
 import { podEnvironment } from '../runtime/pods.js';
-import { KubeConfigError, KubeRest } from '../store/kube-rest.js';
-import { NotFoundError } from '../store/store.js';
 import { CliError, UsageError } from './context.js';
 import { podReady, podStatus } from './printers.js';
 
@@ -22,17 +21,17 @@ const WORKLOADS: Record<string, { kind: string; path: string }> = {
   statefulsets: { kind: 'StatefulSet', path: 'statefulsets' },
 };
 
-async function get<T>(api: KubeRest, path: string, what: string, context: string): Promise<T> {
+async function get<T>(api: KubeApi, path: string, what: string, context: string): Promise<T> {
   try {
     return await api.request<T>('GET', path);
   } catch (err) {
-    if (err instanceof NotFoundError) throw new CliError(`${what} not found in context ${context}`);
+    if (err instanceof KubeApiError && err.status === 404) throw new CliError(`${what} not found in context ${context}`);
     throw new CliError(`context ${context}: ${(err as Error).message}`);
   }
 }
 
 /** The pod `target` names: POD, or the first ready pod of deploy/NAME or sts/NAME. */
-async function findKubePod(api: KubeRest, context: string, namespace: string, target: string): Promise<Resource> {
+async function findKubePod(api: KubeApi, context: string, namespace: string, target: string): Promise<Resource> {
   const slash = target.indexOf('/');
   if (slash < 0 || ['pod', 'pods', 'po'].includes(target.slice(0, slash))) {
     const name = target.slice(slash + 1);
@@ -61,21 +60,13 @@ export interface KubeExecTarget {
 
 /** The pod's directory and its environment, read from what its node agent wrote. */
 export async function kubePodEnvironment(target: KubeExecTarget, podRef: string, container?: string): Promise<{ cwd: string; env: Record<string, string>; pod: string }> {
-  let api: KubeRest;
+  let api: KubeApi;
   try {
-    api = await KubeRest.connect({ kubeconfig: target.kubeconfig, context: target.context, timeoutMs: 15_000 });
+    api = KubeApi.fromFile(target.kubeconfig, target.context);
   } catch (err) {
     if (err instanceof KubeConfigError) throw new CliError(err.message);
     throw err;
   }
-  try {
-    return await podEnvironmentOf(api, target, podRef, container);
-  } finally {
-    api.close();
-  }
-}
-
-async function podEnvironmentOf(api: KubeRest, target: KubeExecTarget, podRef: string, container: string | undefined): Promise<{ cwd: string; env: Record<string, string>; pod: string }> {
   const pod = await findKubePod(api, target.context, target.namespace, podRef);
   if (podStatus(pod) !== 'Running') throw new CliError(`pod ${pod.metadata.name} is ${podStatus(pod)}, not Running; see: kubectl --context ${target.context} describe pod ${pod.metadata.name} -n ${target.namespace}`);
   const nodeName = (pod.spec as { nodeName?: string }).nodeName;

@@ -5,7 +5,7 @@
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { Container, EnvVar, Pod } from '../pod-types.js';
-import type { KubeRest } from '../../store/kube-rest.js';
+import type { KubeApi } from './kube-api.js';
 
 /** A Kubernetes pod as the API serves it: the runtime's pod shape and the fields only the node agent reads. */
 export interface KubePod extends Pod {
@@ -84,7 +84,7 @@ class Sources {
   private readonly cache = new Map<string, Promise<Record<string, string> | undefined>>();
 
   constructor(
-    private readonly api: KubeRest,
+    private readonly api: KubeApi,
     private readonly namespace: string,
   ) {}
 
@@ -93,9 +93,13 @@ class Sources {
     const key = `${kind}/${name}`;
     let found = this.cache.get(key);
     if (!found) {
-      found = this.api
-        .requestOrMissing<DataObject>('GET', `/api/v1/namespaces/${this.namespace}/${kind}/${name}`)
-        .then((o) => (o === undefined ? undefined : kind === 'secrets' ? Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : (o.data ?? {})));
+      found = this.api.request<DataObject>('GET', `/api/v1/namespaces/${this.namespace}/${kind}/${name}`).then(
+        (o) => (kind === 'secrets' ? Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : (o.data ?? {})),
+        (err: { status?: number }) => {
+          if (err.status === 404) return undefined;
+          throw err;
+        },
+      );
       this.cache.set(key, found);
     }
     return found;
@@ -139,7 +143,7 @@ function downwardValue(pod: KubePod, fieldPath: string): string {
 
 export class PodFiles {
   constructor(
-    private readonly api: KubeRest,
+    private readonly api: KubeApi,
     /** The pod's directory: its containers' working directory. */
     readonly dir: string,
   ) {}
@@ -241,14 +245,12 @@ export class PodFiles {
     const sa = pod.spec.serviceAccountName ?? 'default';
     const expirationSeconds = source.expirationSeconds ?? 3600;
     const answer = await this.api.request<{ status: { token: string; expirationTimestamp: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-      body: {
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: {
-          ...(source.audience ? { audiences: [source.audience] } : {}),
-          expirationSeconds,
-          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
-        },
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: {
+        ...(source.audience ? { audiences: [source.audience] } : {}),
+        expirationSeconds,
+        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
       },
     });
     const expires = Date.parse(answer.status.expirationTimestamp);
