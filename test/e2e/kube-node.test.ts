@@ -132,8 +132,12 @@ describe('Kubernetes test environment with the node agent', () => {
       const [p] = (await env.json<{ items: PodJson[] }>(C, ['get', 'pods', '-n', 'booksapp', '-l', 'app=error-injector'])).items;
       return p?.status.containerStatuses?.[0]?.ready && p;
     });
-    const answer = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '5', `http://${pod.status.podIP}:8080/books`]);
-    assert.equal(answer.stdout, '500');
+    // A container without probes is ready once it starts, as in Kubernetes: nginx binds a moment later.
+    const answer = await eventually('nginx answering', async () => {
+      const r = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '5', `http://${pod.status.podIP}:8080/books`]);
+      return r.stdout !== '000' && r.stdout;
+    });
+    assert.equal(answer, '500');
     const clusterIP = (await env.k(C, ['get', 'svc', '-n', 'booksapp', 'error-injector', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
     const viaService = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '5', `http://${clusterIP}:8080/`]);
     assert.equal(viaService.stdout, '500');
