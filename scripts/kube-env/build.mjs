@@ -157,7 +157,7 @@ export async function ensureBuilt() {
       `-X k8s.io/component-base/version.gitMinor=${minor}`,
       '-X k8s.io/component-base/version.gitTreeState=clean',
     ].join(' ');
-    const kube = progress(`building Kubernetes ${version} (${KUBE_COMMANDS.join(', ')}) with ${go.replace(/^go version /, '')}; a cold build takes 15-30 min on 2 cores`);
+    const kube = progress(`building Kubernetes ${version} (${KUBE_COMMANDS.join(', ')}) with ${go.replace(/^go version /, '')}; a cold build takes 5-10 min on 2 cores, module downloads included`);
     try {
       await run('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', staging + '/', ...KUBE_COMMANDS.map((c) => `k8s.io/kubernetes/cmd/${c}`)], { cwd: HACK, env });
       kube.done(true);

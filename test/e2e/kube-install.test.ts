@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type https from 'node:https';
-import { Mesh } from '../support/cli.js';
+import { Mesh, waitFor } from '../support/cli.js';
 import { KubeEnv, kubeSkipReason } from './kube-install-harness.js';
 import { KubeApi } from '../../src/control/kube-api.js';
 import { loadKubeConfig } from '../../src/cli/kube-context.js';
@@ -129,7 +129,7 @@ describe('strait install on Kubernetes', { skip }, () => {
     assert.equal(printed.code, 0, printed.stderr);
     await kube.kubectlOk(['apply', '-f', '-'], { input: printed.stdout });
     assert.match(await kube.kubectlOk(['get', 'mutatingwebhookconfiguration', '-o', 'name']), /strait-proxy-injector/);
-    const removed = await strait(['uninstall', '--context', CONTEXT]);
+    const removed = await strait(['uninstall', '--context', CONTEXT], { timeoutMs: 180_000 });
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stdout, /namespaces\/strait-system deleted/);
     assert.deepEqual([...(await kube.inventory())].filter((x) => !baseline.has(x)), []);
@@ -141,7 +141,15 @@ describe('strait install on Kubernetes', { skip }, () => {
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /customresourcedefinitions\.apiextensions\.k8s\.io\/trafficsplits\.split\.smi-spec\.io reused \(installed by smi; it serves v1alpha4, v1alpha2, v1alpha1, and uninstall leaves it\)/);
     assert.match(first.stdout, /mutatingwebhookconfigurations\.admissionregistration\.k8s\.io\/strait-proxy-injector created/);
-    const versions = () => kube.kubectlOk(['get', 'namespaces,crd,clusterroles,clusterrolebindings,mutatingwebhookconfigurations,secrets,configmaps,services,deployments,serviceaccounts', '-A', '-l', 'app.kubernetes.io/part-of=strait', '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion}{"\\n"}{end}']);
+    // What install writes, without what controllers write meanwhile (status, the deployment's revision):
+    // the control-plane pod starts between the two installs.
+    const versions = async () => {
+      const list = JSON.parse(await kube.kubectlOk(['get', 'namespaces,crd,clusterroles,clusterrolebindings,mutatingwebhookconfigurations,secrets,configmaps,services,deployments,serviceaccounts', '-A', '-l', 'app.kubernetes.io/part-of=strait', '-o', 'json'])) as { items: { kind: string; metadata: Record<string, unknown> & { name: string; annotations?: Record<string, string> }; status?: unknown }[] };
+      return list.items.map(({ status: _status, metadata: { resourceVersion: _rv, managedFields: _mf, annotations, ...metadata }, ...rest }) => {
+        const { 'deployment.kubernetes.io/revision': _revision, ...own } = annotations ?? {};
+        return `${rest.kind}/${metadata.name} ${JSON.stringify({ ...rest, metadata, annotations: own })}`;
+      }).join('\n');
+    };
     const before = await versions();
     const second = await strait(['install', '--context', CONTEXT]);
     assert.equal(second.code, 0, second.stderr);
@@ -151,6 +159,9 @@ describe('strait install on Kubernetes', { skip }, () => {
   });
 
   it('admits a pod without a proxy while the webhook does not answer (failurePolicy Ignore), and check says so', async () => {
+    // No control-plane pod, so nothing serves the installed webhook (the tests after this one call their own).
+    await kube.kubectlOk(['scale', 'deployment', 'strait-control-plane', '-n', 'strait-system', '--replicas=0']);
+    await waitFor('no control-plane pod', async () => (await kube.kubectlOk(['get', 'pods', '-n', 'strait-system', '-o', 'name'])).trim() === '', 60_000, 250);
     await kube.kubectlOk(['create', 'namespace', 'sample']);
     await kube.kubectlOk(['annotate', 'namespace', 'sample', 'linkerd.io/inject=enabled']);
     await kube.kubectlOk(['run', 'early', '-n', 'sample', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);

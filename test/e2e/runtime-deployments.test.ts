@@ -101,14 +101,14 @@ test('a killed pod process is restarted, its restart count rising; a crashing co
 
 test('a pod whose image has no sample and no command does not start, and its status says why', async (t) => {
   const rt = await startRuntime(t, INDEX + 2);
-  await rt.store.apply([deployment('nginx', 1, [{ name: 'nginx', image: 'nginx:1.27' }])]);
+  await rt.store.apply([deployment('billing', 1, [{ name: 'billing', image: 'registry.example.com/team/billing:1.4' }])]);
   const pod = await waitFor('ErrImagePull', async () => {
     const p = (await rt.pods())[0];
     return p?.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ErrImagePull' ? p : undefined;
   });
   assert.equal(pod.status?.phase, 'Pending');
-  assert.match(pod.status.containerStatuses![0]!.state!.waiting!.message!, /image "nginx:1\.27" has no local sample and the container names no command; known images: /);
-  assert.equal(rt.record(pod, 'nginx'), undefined);
+  assert.match(pod.status.containerStatuses![0]!.state!.waiting!.message!, /image "registry\.example\.com\/team\/billing:1\.4" has no local sample and the container names no command; known images: /);
+  assert.equal(rt.record(pod, 'billing'), undefined);
 });
 
 test('a template change rolls: new pods first, the old removed once the new are ready', async (t) => {
