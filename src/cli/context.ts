@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { AdminClient } from '../control/admin-client.js';
 import { paths, pickCluster, straitHome, type ClusterEntry } from '../runtime/home.js';
+import type { KubeCluster } from './kube-cluster.js';
 
 /** A failure the user can act on: printed without a stack, exit 1 (or 2 for usage). */
 export class CliError extends Error {
@@ -25,13 +26,33 @@ export interface GlobalOptions {
   namespace?: string;
 }
 
-export interface ClusterContext {
-  home: string;
-  cluster: ClusterEntry;
-  client: AdminClient;
+/** What commands that act on either platform ask of a cluster: a local one's admin API, or a Kubernetes cluster. */
+export type ClusterClient = Pick<AdminClient, 'cluster' | 'list' | 'get' | 'apply' | 'delete' | 'stats' | 'services' | 'logs'>;
+
+/** The cluster a command acts on: a local cluster, or with --context a Kubernetes one. */
+export interface TargetContext {
+  /** The cluster's name, or the kube context. */
+  name: string;
+  client: ClusterClient;
   /** `-n`, or "default". */
   namespace: string;
   namespaceGiven: boolean;
+  /** The state directory of a local cluster. */
+  home?: string;
+  /** Set with --context. */
+  kube?: KubeCluster;
+}
+
+/** The flag that names the context's cluster again, for the next command a message suggests. */
+export function targetFlag(ctx: TargetContext): string {
+  return ctx.kube ? `--context ${ctx.name}` : `--cluster ${ctx.name}`;
+}
+
+/** A cluster of the local runtime (commands that act only there). */
+export interface ClusterContext extends TargetContext {
+  home: string;
+  cluster: ClusterEntry;
+  client: AdminClient;
 }
 
 export function globals(cmd: Command): GlobalOptions {
@@ -43,10 +64,21 @@ export function clusterContext(cmd: Command): ClusterContext {
   const home = straitHome();
   const cluster = pickCluster(home, g.cluster);
   return {
+    name: cluster.name,
     home,
     cluster,
     client: new AdminClient(paths.socket(home, cluster.name), cluster.name),
     namespace: g.namespace ?? 'default',
     namespaceGiven: g.namespace !== undefined,
   };
+}
+
+/** The cluster of --context (or --kubeconfig) on Kubernetes, else the local cluster of --cluster. */
+export async function targetContext(cmd: Command): Promise<TargetContext> {
+  const g = cmd.optsWithGlobals<GlobalOptions & { context?: string; kubeconfig?: string; requestTimeout?: string }>();
+  if (g.context === undefined && g.kubeconfig === undefined) return clusterContext(cmd);
+  if (g.cluster !== undefined) throw new UsageError('--cluster names a local cluster and --context a Kubernetes one: give one of them');
+  const { KubeCluster } = await import('./kube-cluster.js');
+  const kube = await KubeCluster.connect(g);
+  return { name: kube.cluster, client: kube, kube, namespace: g.namespace ?? 'default', namespaceGiven: g.namespace !== undefined };
 }

@@ -15,7 +15,7 @@ import { formatSelector } from '../api/labels.js';
 import type { Resource } from '../api/types.js';
 import { AdminClient } from '../control/admin-client.js';
 import type { ListedService } from '../control/discovery/listing.js';
-import { clusterDir, paths, pickCluster, readMesh, straitHome } from '../runtime/home.js';
+import { clusterDir, paths, readMesh, straitHome } from '../runtime/home.js';
 import { podEnvironment } from '../runtime/pods.js';
 import { CliError, UsageError } from './context.js';
 import { connectClusters } from './link.js';
@@ -450,7 +450,7 @@ async function backendPods(scenario: Scenario, client: (cluster: string) => Admi
 /** The client pod's proxy, which the calls go through as `strait exec POD -- curl URL` sends them. */
 async function clientProxy(scenario: Scenario, home: string, client: AdminClient): Promise<string> {
   const { cluster, pod: target } = scenario.client;
-  const pod = (await findPod({ home, cluster: pickCluster(home, cluster), client, namespace: scenario.namespace, namespaceGiven: false }, target)) as Pod;
+  const pod = (await findPod({ name: cluster, home, client, namespace: scenario.namespace, namespaceGiven: false }, target)) as Pod;
   const proxy = podEnvironment(pod).http_proxy;
   if (!proxy) throw new CliError(`${target} in ${cluster} has no proxy (it is not meshed); its manifest needs the annotation linkerd.io/inject: enabled`);
   return proxy;

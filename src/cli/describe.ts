@@ -1,7 +1,7 @@
 // `strait describe`: one object in detail, as kubectl describes it, plus what the local runtime ignores.
 import type { Resource } from '../api/types.js';
 import { matchesSelector } from '../api/labels.js';
-import type { ClusterContext } from './context.js';
+import type { TargetContext } from './context.js';
 import { podReady, podStatus } from './printers.js';
 import { toYaml } from '../api/codec.js';
 
@@ -57,11 +57,11 @@ function containers(list: ContainerLike[], statuses: ContainerStatusLike[] = [])
     .join('\n');
 }
 
-export async function describeResource(ctx: ClusterContext, o: Resource, ignored: string[]): Promise<string> {
+export async function describeResource(ctx: TargetContext, o: Resource, ignored: string[]): Promise<string> {
   const m = o.metadata;
   const lines: Line[] = [['Name', m.name]];
   if (m.namespace) lines.push(['Namespace', m.namespace]);
-  lines.push(['Cluster', ctx.cluster.name], ['Labels', mapLines(m.labels, '=')], ['Annotations', mapLines(m.annotations, ': ')], ['Created', m.creationTimestamp ?? '<unknown>']);
+  lines.push(['Cluster', ctx.name], ['Labels', mapLines(m.labels, '=')], ['Annotations', mapLines(m.annotations, ': ')], ['Created', m.creationTimestamp ?? '<unknown>']);
   // Each case reads the fields of its own kind; the shapes are the API's (see src/api/kinds).
   const spec = (o.spec ?? {}) as Record<string, unknown> & { replicas?: number; type?: string; service?: string };
   const status = (o.status ?? {}) as Record<string, unknown> & { podIP?: string };

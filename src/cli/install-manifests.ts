@@ -4,6 +4,7 @@
 import { CUSTOM_KINDS, customResourceDefinitions, KIND_ROUTES } from '../api/crds.js';
 import { VERSION } from '../api/version.js';
 import { DEFAULT_GATEWAY_PORT } from '../gateway/router.js';
+import { ADMIN_PORT } from '../control/admin.js';
 import { TRUST_ANCHORS_CONFIGMAP, TRUST_ANCHORS_KEY, TRUST_ANCHORS_MOUNT } from '../control/injector.js';
 import type { KubeObject } from '../control/kube-api.js';
 import * as L from '../control/kube-layout.js';
@@ -171,6 +172,7 @@ export function installManifests(plan: InstallPlan): KubeObject[] {
         { name: L.IDENTITY_PORT_NAME, containerPort: CONTROL_PLANE_PORT },
         { name: 'mesh-api', containerPort: MESH_API_PORT },
         { name: 'https-webhook', containerPort: WEBHOOK_PORT },
+        { name: 'admin-http', containerPort: ADMIN_PORT },
       ],
       readinessProbe: { httpGet: { path: '/ready', port: WEBHOOK_PORT, scheme: 'HTTPS' } },
       volumeMounts: [

@@ -72,7 +72,8 @@ export async function loadKubeConfig(flags: KubeFlags, env: NodeJS.ProcessEnv = 
   return config;
 }
 
-function timeoutMs(text: string | undefined): number | undefined {
+/** `--request-timeout`: seconds, or a duration such as 5s. */
+export function requestTimeoutMs(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   try {
     return /^\d+$/.test(text) ? Number(text) * 1000 : parseLifetime(text);
@@ -94,7 +95,7 @@ export async function kubeConnection(cmd: Command): Promise<KubeConnection> {
   const flags = cmd.optsWithGlobals<KubeFlags>();
   const config = await loadKubeConfig(flags);
   const { KubeApi } = await import('../control/kube-api.js');
-  const timeout = timeoutMs(flags.requestTimeout);
+  const timeout = requestTimeoutMs(flags.requestTimeout);
   const api = new KubeApi(config, timeout === undefined ? {} : { timeoutMs: timeout });
   const version = await api.call<{ gitVersion?: string }>('GET', '/version');
   return { api, config, context: api.context, version: version.gitVersion ?? 'unknown' };

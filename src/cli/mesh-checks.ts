@@ -5,7 +5,7 @@ import { FAILOVER_ANNOTATION, parseNameList } from '../api/global.js';
 import { MULTICLUSTER_NAMESPACE } from '../api/kinds/strait.js';
 import type { Resource } from '../api/types.js';
 import { readMesh } from '../runtime/home.js';
-import type { ClusterContext } from './context.js';
+import type { TargetContext } from './context.js';
 import type { ObjectProblem } from './manifests.js';
 
 /** The clusters and regions an annotation may name. */
@@ -18,8 +18,9 @@ export interface MeshNames {
  * A check for `readManifests` (`ReadOptions.check`). The target cluster's links are read only when
  * a name is not in mesh.json (a cluster of another machine's mesh may be linked).
  */
-export function meshCheck(ctx: ClusterContext): (object: Resource) => Promise<ObjectProblem[]> {
-  const mesh = readMesh(ctx.home);
+export function meshCheck(ctx: TargetContext): (object: Resource) => Promise<ObjectProblem[]> {
+  // A Kubernetes cluster has no mesh.json: the clusters it knows are those it is linked to.
+  const mesh = ctx.home !== undefined ? readMesh(ctx.home) : { clusters: [] as { name: string; region?: string }[] };
   const local: MeshNames = {
     clusters: mesh.clusters.map((c) => c.name),
     regions: [...new Set(mesh.clusters.flatMap((c) => (c.region ? [c.region] : [])))],

@@ -1,29 +1,28 @@
 // Commands that act on a pod: logs and exec.
 import { spawn } from 'node:child_process';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { resolveKind } from '../api/kinds.js';
 import { matchesSelector } from '../api/labels.js';
 import type { Pod } from '../api/kinds.js';
 import type { LabelSelector, Resource } from '../api/types.js';
 import { podEnvironment } from '../runtime/pods.js';
-import { CliError, clusterContext, globals, UsageError, type ClusterContext } from './context.js';
+import { CliError, targetContext, targetFlag, UsageError, type TargetContext } from './context.js';
+import { withKubeOptions } from './kube-context.js';
 import { podReady, podStatus } from './printers.js';
 
 /** A pod by name, or the first ready pod of `deploy/NAME` / `sts/NAME`, as kubectl picks one. */
-export async function findPod(ctx: ClusterContext, target: string): Promise<Resource> {
+export async function findPod(ctx: TargetContext, target: string): Promise<Resource> {
   const slash = target.indexOf('/');
   const kind = slash < 0 ? resolveKind('pod') : resolveKind(target.slice(0, slash));
   const name = slash < 0 ? target : target.slice(slash + 1);
   if (kind.kind === 'Pod') {
     const pod = await ctx.client.get({ kind: 'Pod', namespace: ctx.namespace, name });
-    if (!pod) throw new CliError(`pod "${name}" not found in namespace "${ctx.namespace}" of cluster ${ctx.cluster.name}; list pods with: strait get pods -n ${ctx.namespace} --cluster ${ctx.cluster.name}`);
+    if (!pod) throw new CliError(`pod "${name}" not found in namespace "${ctx.namespace}" of ${ctx.name}; list pods with: strait get pods -n ${ctx.namespace} ${targetFlag(ctx)}`);
     return pod;
   }
   if (kind.kind !== 'Deployment' && kind.kind !== 'StatefulSet') throw new UsageError(`cannot pick a pod of a ${kind.kind}; use a pod name, deploy/NAME or sts/NAME`);
   const owner = await ctx.client.get({ kind: kind.kind, namespace: ctx.namespace, name });
-  if (!owner) throw new CliError(`${kind.kind} "${name}" not found in namespace "${ctx.namespace}" of cluster ${ctx.cluster.name}`);
+  if (!owner) throw new CliError(`${kind.kind} "${name}" not found in namespace "${ctx.namespace}" of ${ctx.name}`);
   const selector = (owner.spec as { selector?: LabelSelector } | undefined)?.selector ?? {};
   const pods = (await ctx.client.list('Pod', { namespace: ctx.namespace })).items.filter((p) => matchesSelector(p.metadata.labels, selector));
   const running = pods.filter((p) => podStatus(p) === 'Running');
@@ -32,20 +31,19 @@ export async function findPod(ctx: ClusterContext, target: string): Promise<Reso
     return r === t;
   });
   const pod = ready[0] ?? running[0] ?? pods[0];
-  if (!pod) throw new CliError(`${kind.kind} "${name}" has no pods yet; see: strait get pods -n ${ctx.namespace} --cluster ${ctx.cluster.name}`);
+  if (!pod) throw new CliError(`${kind.kind} "${name}" has no pods yet; see: strait get pods -n ${ctx.namespace} ${targetFlag(ctx)}`);
   return pod;
 }
 
 export function registerPodCommands(program: Command): void {
-  program
-    .command('logs')
+  withKubeOptions(program.command('logs'))
     .description("print a pod's log (POD, deploy/NAME or sts/NAME)")
     .argument('<pod>')
     .option('-c, --container <name>', 'the container (default: the first)')
     .option('-f, --follow', 'keep printing as the log grows')
     .option('--tail <lines>', 'only the last lines')
     .action(async (target: string, opts: { container?: string; follow?: boolean; tail?: string }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const pod = await findPod(ctx, target);
       const tail = opts.tail === undefined ? undefined : Number(opts.tail);
       if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new UsageError(`--tail must be a whole number >= 0, got "${opts.tail}"`);
@@ -54,29 +52,21 @@ export function registerPodCommands(program: Command): void {
       await new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject));
     });
 
-  program
-    .command('exec')
+  withKubeOptions(program.command('exec'))
     .description("run a command with a pod's identity and environment: strait exec deploy/sleep -- curl -s helloworld:5000/hello")
     .argument('<pod>', 'POD, deploy/NAME or sts/NAME')
     .argument('<command...>', 'the command and its arguments (after --)')
     .option('-c, --container <name>', 'the container whose environment to use (default: the first)')
-    .option('--context <name>', 'a pod of this kube context, run by a strait node agent on this machine')
-    .option('--kubeconfig <file>', 'with --context: the kubeconfig (default: $KUBECONFIG, then ~/.kube/config)')
-    .action(async (target: string, command: string[], opts: { container?: string; context?: string; kubeconfig?: string }, cmd: Command) => {
-      let env: NodeJS.ProcessEnv;
-      let cwd: string | undefined;
-      if (opts.context !== undefined) {
-        const { kubePodEnvironment } = await import('./kube-exec.js');
-        const kubeconfig = opts.kubeconfig ?? process.env.KUBECONFIG?.split(':')[0] ?? join(homedir(), '.kube', 'config');
-        const found = await kubePodEnvironment({ kubeconfig, context: opts.context, namespace: globals(cmd).namespace ?? 'default' }, target, opts.container);
-        env = { ...process.env, ...found.env };
-        cwd = found.cwd;
-      } else {
-        const ctx = clusterContext(cmd);
-        const pod = await findPod(ctx, target);
-        if (podStatus(pod) !== 'Running') throw new CliError(`pod ${pod.metadata.name} is ${podStatus(pod)}, not Running; see: strait describe pod ${pod.metadata.name} -n ${ctx.namespace}`);
-        env = { ...process.env, ...podEnvironment(pod as Pod, opts.container) };
-      }
+    .action(async (target: string, command: string[], opts: { container?: string }, cmd: Command) => {
+      const ctx = await targetContext(cmd);
+      const pod = await findPod(ctx, target);
+      if (podStatus(pod) !== 'Running') throw new CliError(`pod ${pod.metadata.name} is ${podStatus(pod)}, not Running; see: strait describe pod ${pod.metadata.name} -n ${ctx.namespace} ${targetFlag(ctx)}`);
+      // On Kubernetes, the pod as its node agent on this machine runs it: in its directory, its volumes resolved.
+      const files = ctx.kube ? await ctx.kube.podFiles(ctx.namespace, pod.metadata.name) : undefined;
+      // As kubectl exec: the pod's first app container unless one is named (its sidecars come after).
+      const container = opts.container ?? (files ? (pod as Pod).spec?.containers[0]?.name : undefined);
+      const env: NodeJS.ProcessEnv = { ...process.env, ...podEnvironment(files?.pod ?? (pod as Pod), container) };
+      const cwd = files?.dir;
       const [file, ...args] = command;
       const code = await new Promise<number>((resolve, reject) => {
         const child = spawn(file!, args, { stdio: 'inherit', env, cwd });

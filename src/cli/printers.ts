@@ -13,9 +13,11 @@ interface PodStatus {
   podIP?: string;
   reason?: string;
   containerStatuses?: ContainerStatus[];
+  initContainerStatuses?: ContainerStatus[];
 }
 interface PodSpec {
   containers?: { name: string; image?: string }[];
+  initContainers?: { name: string; restartPolicy?: string }[];
 }
 
 export interface Printer {
@@ -29,8 +31,13 @@ const meta = (o: Resource) => o.metadata;
 
 export function podReady(o: Resource): string {
   const spec = o.spec as PodSpec | undefined;
-  const statuses = (o.status as PodStatus | undefined)?.containerStatuses ?? [];
-  return `${statuses.filter((s) => s.ready).length}/${spec?.containers?.length ?? statuses.length}`;
+  const status = o.status as PodStatus | undefined;
+  const statuses = status?.containerStatuses ?? [];
+  // As kubectl counts them: native sidecars (init containers that restart always) are the pod's containers too.
+  const sidecars = new Set((spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
+  const sidecarStatuses = (status?.initContainerStatuses ?? []).filter((s) => sidecars.has(s.name));
+  const total = (spec?.containers?.length ?? statuses.length) + sidecars.size;
+  return `${[...statuses, ...sidecarStatuses].filter((s) => s.ready).length}/${total}`;
 }
 
 /** What kubectl's STATUS column shows: a waiting/terminated reason when there is one, else the phase. */

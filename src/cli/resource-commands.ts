@@ -5,7 +5,8 @@ import { resolveKind, type KindDefinition as KindInfo } from '../api/kinds.js';
 import { formatPath } from '../api/issues.js';
 import { describeRef, type Resource, type ResourceRef } from '../api/types.js';
 import { AdminError } from '../control/admin-client.js';
-import { CliError, clusterContext, UsageError, type ClusterContext } from './context.js';
+import { CliError, targetContext, UsageError, type TargetContext } from './context.js';
+import { withKubeOptions } from './kube-context.js';
 import { readManifests } from './manifests.js';
 import { meshCheck } from './mesh-checks.js';
 import { describeResource } from './describe.js';
@@ -31,7 +32,7 @@ export function qualifiedName(kind: KindInfo, name: string): string {
   return `${kind.singular}${kind.group ? `.${kind.group}` : ''}/${name}`;
 }
 
-function refFor(ctx: ClusterContext, kind: KindInfo, name: string): ResourceRef {
+function refFor(ctx: TargetContext, kind: KindInfo, name: string): ResourceRef {
   return kind.namespaced ? { kind: kind.kind, namespace: ctx.namespace, name } : { kind: kind.kind, name };
 }
 
@@ -42,15 +43,14 @@ function refused(err: unknown): never {
 }
 
 export function registerResourceCommands(program: Command): void {
-  program
-    .command('apply')
+  withKubeOptions(program.command('apply'))
     .description('create or update resources from files, a directory, or stdin (-); all or nothing')
     .requiredOption('-f, --filename <paths...>', 'manifest file(s), directories, or - for stdin')
     .option('-l, --selector <selector>', 'apply only the objects whose labels match, e.g. service=reviews')
     .option('-R, --recursive', 'read directories recursively')
     .option('--dry-run', 'validate and show what would change, change nothing')
     .action(async (opts: { filename: string[]; selector?: string; recursive?: boolean; dryRun?: boolean }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const objects = await readManifests(opts.filename, {
         namespace: ctx.namespaceGiven ? ctx.namespace : undefined,
         selector: opts.selector,
@@ -66,21 +66,19 @@ export function registerResourceCommands(program: Command): void {
     });
 
   const create = program.command('create').description('create a resource from the command line');
-  create
-    .command('namespace')
+  withKubeOptions(create.command('namespace'))
     .alias('ns')
     .description('create a namespace')
     .argument('<name>')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const ns: Resource = { apiVersion: 'v1', kind: 'Namespace', metadata: { name } };
       const objects = await readManifests([], { documents: [ns] });
       if (await ctx.client.get({ kind: 'Namespace', name })) throw new CliError(`namespaces "${name}" already exists`);
       await ctx.client.apply(objects).catch(refused);
       console.log(`namespace/${name} created`);
     });
-  create
-    .command('deployment')
+  withKubeOptions(create.command('deployment'))
     .alias('deploy')
     .description('create a deployment running an image, as kubectl create deployment does (the command after --)')
     .argument('<name>')
@@ -89,7 +87,7 @@ export function registerResourceCommands(program: Command): void {
     .option('--replicas <n>', 'how many pods', '1')
     .option('--port <port>', 'the containerPort the app listens on')
     .action(async (name: string, command: string[], opts: { image: string; replicas: string; port?: string }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const deployment = deploymentFor(name, ctx.namespace, opts, command);
       const objects = await readManifests([], { documents: [deployment] });
       if (await ctx.client.get({ kind: 'Deployment', namespace: ctx.namespace, name })) throw new CliError(`deployments.apps "${name}" already exists`);
@@ -97,8 +95,7 @@ export function registerResourceCommands(program: Command): void {
       console.log(`deployment.apps/${name} created`);
     });
 
-  program
-    .command('delete')
+  withKubeOptions(program.command('delete'))
     .description('delete resources by file, or by kind and name(s) or selector')
     .argument('[type]', 'kind, or kind/name')
     .argument('[names...]', 'names')
@@ -107,7 +104,7 @@ export function registerResourceCommands(program: Command): void {
     .option('--all', 'delete every object of the kind in the namespace')
     .option('--ignore-not-found', 'treat "not found" as success')
     .action(async (type: string | undefined, names: string[], opts: { filename?: string[]; selector?: string; all?: boolean; ignoreNotFound?: boolean }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       let refs: { ref: ResourceRef; kind: KindInfo }[];
       if (opts.filename) {
         const objects = await readManifests(opts.filename, { namespace: ctx.namespaceGiven ? ctx.namespace : undefined, selector: opts.selector });
@@ -136,8 +133,7 @@ export function registerResourceCommands(program: Command): void {
       else if (results.length === 0) console.log('No resources found');
     });
 
-  program
-    .command('get')
+  withKubeOptions(program.command('get'))
     .description('list resources: pods, deploy, sts, svc, ns, sa, trafficsplit, serviceprofile, all')
     .argument('<type>', 'kind (comma-separated kinds, or kind/name)')
     .argument('[names...]', 'names')
@@ -145,7 +141,7 @@ export function registerResourceCommands(program: Command): void {
     .option('-l, --selector <selector>', 'only objects whose labels match')
     .option('-o, --output <format>', 'wide, json, yaml or name')
     .action(async (type: string, names: string[], opts: { allNamespaces?: boolean; selector?: string; output?: string }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const format = outputFormat(opts.output);
       const kinds = type === 'all' ? ['pods', 'services', 'deployments', 'statefulsets'].map((t): { kind: KindInfo; name?: string } => ({ kind: resolveKind(t) })) : type.split(',').map(splitTypeName);
       const found: { kind: KindInfo; items: Resource[] }[] = [];
@@ -185,7 +181,7 @@ export function registerResourceCommands(program: Command): void {
           const rows = f.items.map((o) => [
             ...(opts.allNamespaces && f.kind.namespaced ? [o.metadata.namespace ?? ''] : []),
             ...p.row(o, now).map((c, i) => (i === 0 ? prefix + String(c) : c)),
-            ...(wide && p.wideRow ? p.wideRow(o, ctx.cluster.name) : []),
+            ...(wide && p.wideRow ? p.wideRow(o, ctx.name) : []),
           ]);
           return table(headers, rows);
         });
@@ -196,14 +192,13 @@ export function registerResourceCommands(program: Command): void {
       if (missing.length > 0) process.exitCode = 1;
     });
 
-  program
-    .command('describe')
+  withKubeOptions(program.command('describe'))
     .description('show one resource in detail, with the fields the local runtime ignores')
     .argument('<type>', 'kind, or kind/name')
     .argument('[names...]', 'names')
     .option('-l, --selector <selector>', 'every object of the kind whose labels match')
     .action(async (type: string, names: string[], opts: { selector?: string }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const { kind, name } = splitTypeName(type);
       const wanted = name ? [name, ...names] : names;
       const objects = wanted.length
@@ -217,13 +212,12 @@ export function registerResourceCommands(program: Command): void {
       console.log(texts.join('\n\n'));
     });
 
-  program
-    .command('scale')
+  withKubeOptions(program.command('scale'))
     .description('set the replicas of a Deployment or StatefulSet')
     .argument('<target...>', 'deploy/NAME, or deploy NAME')
     .requiredOption('--replicas <n>', 'the new number of replicas')
     .action(async (target: string[], opts: { replicas: string }, cmd: Command) => {
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const replicas = Number(opts.replicas);
       if (!Number.isInteger(replicas) || replicas < 0) throw new UsageError(`--replicas must be a whole number >= 0, got "${opts.replicas}"`);
       const { kind, name } = targetOf(target);
@@ -236,14 +230,13 @@ export function registerResourceCommands(program: Command): void {
 
   for (const field of ['labels', 'annotations'] as const) {
     const verb = field === 'labels' ? 'label' : 'annotate';
-    program
-      .command(verb)
+    withKubeOptions(program.command(verb))
       .description(`add, change (--overwrite) or remove (key-) ${field} of a resource`)
       .argument('<type>', 'kind, or kind/name')
       .argument('<args...>', `[name] key=value ... key-`)
       .option('--overwrite', 'allow changing an existing value')
       .action(async (type: string, args: string[], opts: { overwrite?: boolean }, cmd: Command) => {
-        const ctx = clusterContext(cmd);
+        const ctx = await targetContext(cmd);
         const split = splitTypeName(type);
         const name = split.name ?? args.shift();
         if (!name) throw new UsageError(`name the resource: strait ${verb} ${type} NAME key=value`);
@@ -284,10 +277,10 @@ function targetOf(target: string[]): { kind: KindInfo; name: string } {
   return { kind: split.kind, name };
 }
 
-async function mustGet(ctx: ClusterContext, kind: KindInfo, name: string): Promise<Resource> {
+async function mustGet(ctx: TargetContext, kind: KindInfo, name: string): Promise<Resource> {
   const ref = refFor(ctx, kind, name);
   const obj = await ctx.client.get(ref);
-  if (!obj) throw new CliError(`${describeRef(ref)} not found in cluster ${ctx.cluster.name}`);
+  if (!obj) throw new CliError(`${describeRef(ref)} not found in ${ctx.kube ? 'context' : 'cluster'} ${ctx.name}`);
   return obj;
 }
 

@@ -5,18 +5,18 @@
 import type { Command } from 'commander';
 import { toJson, toYaml } from '../api/codec.js';
 import type { BackendState, ListedBackend, ListedService, ServiceListing } from '../control/discovery/listing.js';
-import { clusterContext, UsageError } from './context.js';
+import { targetContext, UsageError } from './context.js';
+import { withKubeOptions } from './kube-context.js';
 import { colour, table } from './output.js';
 
 export function registerServiceCommands(program: Command): void {
   const service = program.command('service').description('services as callers in a cluster see them');
-  service
-    .command('list')
+  withKubeOptions(service.command('list'))
     .description('every service, its frontend names, and each backend with its cluster, address, state, tier and whether it is preferred now')
     .option('-o, --output <format>', 'json or yaml')
     .action(async (opts: { output?: string }, cmd: Command) => {
       if (opts.output !== undefined && opts.output !== 'json' && opts.output !== 'yaml') throw new UsageError(`-o ${opts.output}: use json or yaml`);
-      const ctx = clusterContext(cmd);
+      const ctx = await targetContext(cmd);
       const listing = await ctx.client.services(ctx.namespaceGiven ? ctx.namespace : undefined);
       if (opts.output === 'json') return console.log(toJson(listing));
       if (opts.output === 'yaml') return console.log(toYaml(listing).trimEnd());

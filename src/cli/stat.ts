@@ -9,7 +9,8 @@ import type { Resource } from '../api/types.js';
 import { AdminClient, AdminError } from '../control/admin-client.js';
 import { podsOf, statRows, type StatKind, type StatRow, type TrafficFigures } from '../control/metrics/summary.js';
 import { paths, readMesh, straitHome } from '../runtime/home.js';
-import { CliError, clusterContext, globals, UsageError } from './context.js';
+import { CliError, globals, targetContext, UsageError, type ClusterClient } from './context.js';
+import { wantsKubernetes, withKubeOptions } from './kube-context.js';
 import { colour, table } from './output.js';
 
 const STAT_KINDS: Readonly<Record<string, StatKind>> = {
@@ -54,8 +55,7 @@ interface ClusterResult {
 }
 
 export function registerStatCommand(program: Command): void {
-  program
-    .command('stat')
+  withKubeOptions(program.command('stat'))
     .description('traffic per resource from the proxies: success rate, RPS, latency p50/p95/p99, TCP connections (as linkerd viz stat)')
     .argument('<type>', 'deploy, sts, pod, svc, trafficsplit or ns (or kind/name)')
     .argument('[names...]', 'only these resources')
@@ -71,9 +71,10 @@ export function registerStatCommand(program: Command): void {
       if (opts.allClusters && g.cluster !== undefined) throw new UsageError('--cluster and --all-clusters cannot be combined');
       const query = parseQuery(type, names, opts, g.namespace ?? 'default');
       const home = straitHome();
-      const clusters = opts.allClusters
+      if (opts.allClusters && wantsKubernetes(cmd)) throw new UsageError('--all-clusters reads the clusters of this machine\'s mesh; for a Kubernetes cluster use --context');
+      const clusters: ClusterClient[] = opts.allClusters
         ? readMesh(home).clusters.map((c) => new AdminClient(paths.socket(home, c.name), c.name))
-        : [clusterContext(cmd).client];
+        : [(await targetContext(cmd)).client];
       if (clusters.length === 0) throw new CliError(`no clusters in ${home}; start some with: strait up --clusters cluster1,cluster2`);
 
       const settled = await Promise.allSettled(clusters.map((client) => collect(client, query)));
@@ -96,7 +97,7 @@ export function registerStatCommand(program: Command): void {
 }
 
 /** The table `strait stat TYPE NAMES… -n NAMESPACE` prints for one cluster, for commands that show it in passing. */
-export async function statTableOf(client: AdminClient, type: string, names: string[], namespace = 'default', window = '1m'): Promise<string> {
+export async function statTableOf(client: ClusterClient, type: string, names: string[], namespace = 'default', window = '1m'): Promise<string> {
   const { rows } = await collect(client, parseQuery(type, names, { window }, namespace));
   return statTable(rows, { clusters: false, namespaces: false, wide: false });
 }
@@ -127,7 +128,7 @@ function windowError(err: Error, window: string): Error {
   return err;
 }
 
-async function collect(client: AdminClient, query: Query): Promise<ClusterResult> {
+async function collect(client: ClusterClient, query: Query): Promise<ClusterResult> {
   const [traffic, podList] = await Promise.all([client.stats(query.windowSeconds), client.list('Pod')]);
   const pods = podList.items as Pod[];
   const missing: string[] = [];

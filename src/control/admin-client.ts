@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { UserError } from '../api/errors.js';
 import type { LabelSelector, Resource, ResourceRef } from '../api/types.js';
 import type { ApplyResult, DeleteResult, ListResult } from '../store/store.js';
-import type { ClusterInfo, GatewayStatusReport, IdentityReport, IssuedCredential } from './admin.js';
+import type { AdminEndpoint, ClusterInfo, GatewayStatusReport, IdentityReport, IssuedCredential } from './admin.js';
 import type { ServiceListing } from './discovery/listing.js';
 import type { TrafficWindow } from './metrics/history.js';
 
@@ -30,9 +30,13 @@ export interface Health {
 
 export class AdminClient {
   constructor(
-    readonly socketPath: string,
+    readonly endpoint: AdminEndpoint,
     readonly cluster: string,
   ) {}
+
+  private get target(): { socketPath: string } | { host: string; port: number } {
+    return typeof this.endpoint === 'string' ? { socketPath: this.endpoint } : this.endpoint;
+  }
 
   health(timeoutMs = 2000): Promise<Health> {
     return this.call('GET', '/healthz', undefined, timeoutMs) as Promise<Health>;
@@ -121,7 +125,7 @@ export class AdminClient {
     if (opts.follow) q.set('follow', 'true');
     if (opts.tail !== undefined) q.set('tail', String(opts.tail));
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socketPath, agent: false, path: `/logs/${enc(namespace)}/${enc(pod)}?${q.toString()}`, method: 'GET' }, (res) => {
+      const req = request({ ...this.target, agent: false, path: `/logs/${enc(namespace)}/${enc(pod)}?${q.toString()}`, method: 'GET' }, (res) => {
         if (res.statusCode === 200) return resolve(res);
         void readBody(res).then((text) => reject(errorFrom(res.statusCode ?? 500, text)));
       });
@@ -135,7 +139,7 @@ export class AdminClient {
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          socketPath: this.socketPath,
+          ...this.target,
           agent: false,
           path,
           method,
@@ -161,6 +165,7 @@ export class AdminClient {
 
   private connectError(err: Error): Error {
     const code = (err as NodeJS.ErrnoException).code;
+    if (typeof this.endpoint !== 'string') return new NotRunningError(`the control plane of ${this.cluster} does not answer at ${this.endpoint.host}:${this.endpoint.port}: ${err.message}`);
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
       return new NotRunningError(`cluster ${this.cluster} is not running; start it with: strait up`);
     }

@@ -1,5 +1,7 @@
 // The control plane's admin API: what the CLI and the dashboard use to read and change a cluster.
 // JSON over HTTP/1.1 on a Unix socket in the cluster's state directory (only its owner can reach it).
+// On Kubernetes it listens on the control-plane pod's admin port and serves no resources: those are
+// read and changed through the Kubernetes API, under its authorization.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { chmodSync, unlinkSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -10,13 +12,26 @@ import { ConflictError, ExpiredError, NotFoundError, type Store } from '../store
 import type { ServiceListing } from './discovery/listing.js';
 import type { TrafficWindow } from './metrics/history.js';
 
-export interface AdminHooks {
+/** Where an admin API listens: the Unix socket of a local cluster, or a control-plane pod's admin port on Kubernetes. */
+export type AdminEndpoint = string | { host: string; port: number };
+
+/** The control plane's admin port on Kubernetes (Linkerd's control plane serves its admin on 9990 too). */
+export const ADMIN_PORT = 9990;
+
+/** The cluster's resources, when the admin API serves them (the local runtime's store). */
+export interface AdminResources {
+  store: Store;
   /** Problems that make the objects unacceptable in this cluster (beyond their own schema). */
   admit(objects: Resource[]): Promise<string[]>;
   /** A pod container's log, optionally following it; undefined when there is none. */
   logs(ref: { namespace: string; pod: string; container?: string }, opts: { follow: boolean; tail?: number }): Promise<Readable | undefined>;
   /** Stops the control plane (and its pods, if asked). Called after the answer is sent. */
   shutdown(opts: { stopPods: boolean }): void;
+}
+
+export interface AdminHooks {
+  /** Absent on Kubernetes. */
+  resources?: AdminResources;
   /** Links and the mesh API; absent when this control plane does not run them. */
   multicluster?: MulticlusterHooks;
   /** The cluster's gateway, when this control plane runs it. */
@@ -85,7 +100,7 @@ class HttpError extends Error {
   }
 }
 
-export function startAdminServer(socketPath: string, store: Store, info: AdminInfo, hooks: AdminHooks): Promise<Server> {
+export function startAdminServer(at: AdminEndpoint, info: AdminInfo, hooks: AdminHooks): Promise<Server> {
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => sendError(res, err));
   });
@@ -102,29 +117,30 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
         const kind = need(parts[1], 'kind');
         if (parts.length >= 3) {
           const ref = refFrom(kind, parts[2]!, parts[3]);
-          const obj = await store.get(ref);
+          const obj = await resources().store.get(ref);
           if (!obj) throw new HttpError(404, `${kind} "${ref.name}" not found${ref.namespace ? ` in namespace "${ref.namespace}"` : ''}`);
           return send(res, 200, obj);
         }
         const namespace = q.get('namespace') ?? undefined;
         const labelSelector = q.get('selector') ?? undefined;
-        return send(res, 200, await store.list(kind, { namespace, labelSelector }));
+        return send(res, 200, await resources().store.list(kind, { namespace, labelSelector }));
       }
       case 'POST /apply': {
         const body = (await readJson(req)) as { objects?: Resource[]; dryRun?: boolean };
         const objects = body.objects ?? [];
-        const problems = await hooks.admit(objects);
+        const { store } = resources();
+        const problems = await resources().admit(objects);
         if (problems.length > 0) throw new HttpError(422, 'the objects were refused; nothing was changed', problems);
         if (body.dryRun) return send(res, 200, { results: objects.map((object) => ({ outcome: 'unchanged', object })) });
         return send(res, 200, { results: await store.apply(objects) });
       }
       case 'POST /status': {
         const body = (await readJson(req)) as { ref: ResourceRef; status: unknown };
-        return send(res, 200, await store.updateStatus(body.ref, body.status));
+        return send(res, 200, await resources().store.updateStatus(body.ref, body.status));
       }
       case 'POST /delete': {
         const body = (await readJson(req)) as { refs?: ResourceRef[] };
-        return send(res, 200, { results: await store.delete(body.refs ?? []) });
+        return send(res, 200, { results: await resources().store.delete(body.refs ?? []) });
       }
       case 'GET /gateway':
         if (!hooks.gateway) throw new HttpError(404, 'this control plane runs no gateway');
@@ -142,7 +158,7 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
         const namespace = need(parts[1], 'namespace');
         const pod = need(parts[2], 'pod');
         const tail = q.has('tail') ? Number(q.get('tail')) : undefined;
-        const stream = await hooks.logs({ namespace, pod, container: q.get('container') ?? undefined }, { follow: q.get('follow') === 'true', tail });
+        const stream = await resources().logs({ namespace, pod, container: q.get('container') ?? undefined }, { follow: q.get('follow') === 'true', tail });
         if (!stream) throw new HttpError(404, `no logs for pod "${pod}" in namespace "${namespace}"`);
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         stream.pipe(res);
@@ -175,13 +191,19 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
       }
       case 'POST /shutdown': {
         const body = (await readJson(req)) as { stopPods?: boolean };
+        const hooksOf = resources();
         send(res, 200, { stopping: true });
-        res.on('finish', () => hooks.shutdown({ stopPods: body.stopPods !== false }));
+        res.on('finish', () => hooksOf.shutdown({ stopPods: body.stopPods !== false }));
         return;
       }
       default:
         throw new HttpError(404, `no such admin route: ${req.method} ${url.pathname}`);
     }
+  }
+
+  function resources(): AdminResources {
+    if (!hooks.resources) throw new HttpError(404, `cluster ${info.cluster} runs on Kubernetes: read and change its resources through the Kubernetes API (kubectl, or strait with --context)`);
+    return hooks.resources;
   }
 
   function multicluster(): MulticlusterHooks {
@@ -190,6 +212,7 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
   }
 
   function watch(req: IncomingMessage, res: ServerResponse, q: URLSearchParams): void {
+    const { store } = resources();
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
     const w = store.watch(
       {
@@ -210,13 +233,14 @@ export function startAdminServer(socketPath: string, store: Store, info: AdminIn
     });
   }
 
+  if (typeof at !== 'string') return listen(server, at).then(() => server);
   try {
-    unlinkSync(socketPath);
+    unlinkSync(at);
   } catch {
     // no socket left from an earlier run
   }
-  return listen(server, { path: socketPath }).then(() => {
-    chmodSync(socketPath, 0o600);
+  return listen(server, { path: at }).then(() => {
+    chmodSync(at, 0o600);
     return server;
   });
 }

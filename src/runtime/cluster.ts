@@ -115,15 +115,18 @@ export async function runControlPlane(home: string, clusterName: string): Promis
     process.exit(0);
   };
 
-  const server = await startAdminServer(paths.socket(home, entry.name), store, { cluster: entry.name, version: VERSION }, {
-    admit: (objects) => admit(store, objects),
-    logs: async ({ namespace, pod, container }, opts) => {
-      const obj = (await store.get({ kind: 'Pod', namespace, name: pod })) as Pod | undefined;
-      const name = container ?? obj?.spec?.containers[0]?.name;
-      if (!obj || !name) return undefined;
-      return readLog(podLogPath(dir, namespace, pod, name), opts);
+  const server = await startAdminServer(paths.socket(home, entry.name), { cluster: entry.name, version: VERSION }, {
+    resources: {
+      store,
+      admit: (objects) => admit(store, objects),
+      logs: async ({ namespace, pod, container }, opts) => {
+        const obj = (await store.get({ kind: 'Pod', namespace, name: pod })) as Pod | undefined;
+        const name = container ?? obj?.spec?.containers[0]?.name;
+        if (!obj || !name) return undefined;
+        return readLog(podLogPath(dir, namespace, pod, name), opts);
+      },
+      shutdown: ({ stopPods }) => void stop(stopPods),
     },
-    shutdown: ({ stopPods }) => void stop(stopPods),
     multicluster: multicluster.admin,
     gateway: {
       status: () => ({ address: gateway.address, running: gateway.stats() !== undefined, stats: gateway.stats() }),

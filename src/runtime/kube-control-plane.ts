@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Pod } from '../api/kinds.js';
 import { CUSTOM_KINDS } from '../api/crds.js';
+import { VERSION } from '../api/version.js';
 import { MULTICLUSTER_NAMESPACE } from '../api/kinds/strait.js';
+import { ADMIN_PORT, startAdminServer } from '../control/admin.js';
 import { startMulticluster, type Multicluster } from '../control/links/multicluster.js';
 import { MESH_API_PORT } from '../control/mesh-api/server.js';
 import { MetricsCollector } from '../control/metrics/collector.js';
@@ -39,6 +41,8 @@ export interface KubeControlPlaneOptions extends KubeConnection {
   /** Where the Connect port and the mesh API listen (the pod's address; default every address). */
   host?: string;
   gatewayListen: ListenAddress;
+  /** The admin port on `host` (default ADMIN_PORT). */
+  adminPort?: number;
   /** `host:port` of the gateway as other clusters reach it (its Service's address). */
   gatewayAddress: string;
   sameness?: boolean;
@@ -93,6 +97,16 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
     stops.push(() => pods.stop());
     const metrics = new MetricsCollector({ pods: () => Promise.resolve([...pods.values()]) }).start();
     stops.push(() => metrics.stop());
+    // What `strait stat` and `strait service list --context` read; only reads that reveal no secret.
+    const admin = await startAdminServer({ host, port: options.adminPort ?? ADMIN_PORT }, { cluster, version: VERSION }, {
+      stats: (windowSeconds) => metrics.stats(windowSeconds),
+      services: (query) => api.discovery.listServices({ ...query, gatewayAlive: (c) => multicluster.status().links[c]?.gateway.alive }),
+      identity: () => {
+        const { certChainPem, trustBundlePem } = api.identity.material();
+        return { trustDomain: ca.trustDomain, certChainPem, trustBundlePem };
+      },
+    });
+    stops.push(() => void admin.close());
     log.info({ server: store.rest.server.origin, context: store.rest.context }, 'control plane ready on Kubernetes');
     return { store, multicluster, gateway, metrics, discovery: api.discovery, stop };
   } catch (err) {
