@@ -1,5 +1,6 @@
 // What the Kubernetes end-to-end tests share: real test clusters from scripts/kube-env.mjs (built on
-// first use; the cache makes later runs start in seconds), the built kubectl, and waits.
+// first use; the cache makes later runs start in seconds), the built kubectl, what a cluster holds,
+// and waits.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,7 +47,11 @@ export class KubeEnv {
     const env = new KubeEnv(clusters);
     const noNode = opts.node === false ? ['--no-node'] : [];
     const r = await run(process.execPath, [KUBE_ENV, 'up', '--clusters', clusters.join(','), '--dir', env.dir, ...noNode], { timeoutMs: 45 * 60_000 });
-    if (r.code !== 0) throw new Error(`kube-env up failed (${r.code}):\n${r.stderr}${r.stdout}`);
+    if (r.code !== 0) {
+      await env.down().catch(() => {});
+      env.remove();
+      throw new Error(`kube-env up failed (${r.code}):\n${r.stderr}${r.stdout}`);
+    }
     return env;
   }
 
@@ -60,7 +65,7 @@ export class KubeEnv {
   }
 
   kubectl(context: string, args: string[], input?: string): Promise<Run> {
-    return run(this.kubectlPath, ['--kubeconfig', this.kubeconfig, '--context', context, ...args], { input });
+    return run(this.kubectlPath, ['--kubeconfig', this.kubeconfig, '--context', context, ...args], { input, timeoutMs: 300_000 });
   }
 
   /** kubectl that must succeed; returns its stdout. */
@@ -72,6 +77,18 @@ export class KubeEnv {
 
   async json<T = Record<string, unknown>>(context: string, args: string[]): Promise<T> {
     return JSON.parse(await this.k(context, [...args, '-o', 'json'])) as T;
+  }
+
+  /**
+   * Every object of every listable kind in `context`, as `resource namespace/name`: what the cluster
+   * holds. Kinds whose objects come and go by themselves (events) are left out.
+   */
+  async inventory(context: string): Promise<Set<string>> {
+    const kinds = (await this.k(context, ['api-resources', '--verbs=list', '-o', 'name'])).split('\n').filter((k) => k !== '' && !/^events(\.|$)/.test(k));
+    const out = new Set<string>();
+    const lists = await Promise.all(kinds.map((kind) => this.k(context, ['get', kind, '-A', '-o', 'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']).then((text) => ({ kind, text }))));
+    for (const { kind, text } of lists) for (const line of text.split('\n')) if (line !== '') out.add(`${kind} ${line}`);
+    return out;
   }
 
   strait(args: string[], opts: { input?: string } = {}): Promise<Run> {

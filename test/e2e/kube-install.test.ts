@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type https from 'node:https';
 import { Mesh, waitFor } from '../support/cli.js';
-import { KubeEnv, kubeSkipReason } from './kube-install-harness.js';
+import { KubeEnv } from './kube-harness.js';
 import { KubeApi } from '../../src/control/kube-api.js';
 import { loadKubeConfig } from '../../src/cli/kube-context.js';
 import { createServingPem } from '../../src/cli/install-pki.js';
@@ -19,8 +19,6 @@ import { startInjectorWebhook } from '../../src/control/webhook.js';
 import { kubeCredentialVerifier } from '../../src/control/token-review.js';
 import { CredentialRejected } from '../../src/identity/credentials.js';
 
-const skip = kubeSkipReason();
-if (skip) console.log(`# skipping the Kubernetes install tests: ${skip}`);
 const CONTEXT = 'kinst';
 
 interface PodJson {
@@ -46,7 +44,7 @@ const smiCrd = (versions: string[]) =>
     },
   });
 
-describe('strait install on Kubernetes', { skip }, () => {
+describe('strait install on Kubernetes', () => {
   let kube: KubeEnv;
   let mesh: Mesh;
   let baseline: Set<string>;
@@ -54,12 +52,15 @@ describe('strait install on Kubernetes', { skip }, () => {
   const strait = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => mesh.run([...args, '--kubeconfig', kube.kubeconfig], opts);
 
   before(async () => {
-    kube = KubeEnv.up(CONTEXT);
+    kube = await KubeEnv.up([CONTEXT]);
     mesh = new Mesh('strait-kinst-');
     admin = new KubeApi(await loadKubeConfig({ kubeconfig: kube.kubeconfig, context: CONTEXT }));
-    baseline = await kube.inventory();
+    baseline = await kube.inventory(CONTEXT);
   });
-  after(() => kube?.down());
+  after(async () => {
+    await kube?.down();
+    kube?.remove();
+  });
 
   it('refuses a context that does not exist and an API server that does not answer, naming what to do', async () => {
     const missing = await strait(['install', '--context', 'nope']);
@@ -85,10 +86,10 @@ describe('strait install on Kubernetes', { skip }, () => {
   });
 
   it('refuses an account that lacks a permission before writing anything, naming the verb and resource', async () => {
-    await kube.kubectlOk(['create', 'serviceaccount', 'limited', '-n', 'default']);
-    await kube.kubectlOk(['create', 'clusterrolebinding', 'limited-view', '--clusterrole=view', '--serviceaccount=default:limited']);
-    const token = (await kube.kubectlOk(['create', 'token', 'limited', '-n', 'default'])).trim();
-    const config = parse(await kube.kubectlOk(['config', 'view', '--raw', '--minify'])) as { users: { user: Record<string, string> }[] };
+    await kube.k(CONTEXT, ['create', 'serviceaccount', 'limited', '-n', 'default']);
+    await kube.k(CONTEXT, ['create', 'clusterrolebinding', 'limited-view', '--clusterrole=view', '--serviceaccount=default:limited']);
+    const token = (await kube.k(CONTEXT, ['create', 'token', 'limited', '-n', 'default'])).trim();
+    const config = parse(await kube.k(CONTEXT, ['config', 'view', '--raw', '--minify'])) as { users: { user: Record<string, string> }[] };
     config.users[0]!.user = { token };
     const file = join(kube.dir, 'limited-kubeconfig');
     writeFileSync(file, stringify(config));
@@ -102,41 +103,41 @@ describe('strait install on Kubernetes', { skip }, () => {
       const pre = await mesh.run(['check', '--pre', '--kubeconfig', file]);
       assert.equal(pre.code, 1);
       assert.match(pre.stdout, /× can create the objects of an install\n(\s+\* [^\n]*\n)*?\s+\* the account of context kinst may not create customresourcedefinitions/);
-      assert.equal((await kube.kubectl(['get', 'namespace', 'strait-system'])).code, 1, 'nothing was written');
+      assert.equal((await kube.kubectl(CONTEXT, ['get', 'namespace', 'strait-system'])).code, 1, 'nothing was written');
     } finally {
-      await kube.kubectlOk(['delete', 'clusterrolebinding', 'limited-view']);
-      await kube.kubectlOk(['delete', 'serviceaccount', 'limited', '-n', 'default']);
+      await kube.k(CONTEXT, ['delete', 'clusterrolebinding', 'limited-view']);
+      await kube.k(CONTEXT, ['delete', 'serviceaccount', 'limited', '-n', 'default']);
     }
   });
 
   it("refuses Linkerd SMI's TrafficSplit CRD when it lacks the version Strait reads, and writes nothing", async () => {
-    await kube.kubectlOk(['apply', '-f', '-'], { input: smiCrd(['v1alpha1', 'v1alpha2']) });
+    await kube.k(CONTEXT, ['apply', '-f', '-'], smiCrd(['v1alpha1', 'v1alpha2']));
     try {
       const r = await strait(['install', '--context', CONTEXT]);
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, /customresourcedefinitions\/trafficsplits\.split\.smi-spec\.io \(installed by smi\) serves v1alpha1, v1alpha2, but Strait reads v1alpha4/);
       assert.match(r.stderr, /linkerd smi uninstall/);
-      assert.equal((await kube.kubectl(['get', 'namespace', 'strait-system'])).code, 1, 'nothing was written');
-      const crds = await kube.kubectlOk(['get', 'crd', '-o', 'name']);
+      assert.equal((await kube.kubectl(CONTEXT, ['get', 'namespace', 'strait-system'])).code, 1, 'nothing was written');
+      const crds = await kube.k(CONTEXT, ['get', 'crd', '-o', 'name']);
       assert.equal(crds.trim(), 'customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io');
     } finally {
-      await kube.kubectlOk(['delete', 'crd', 'trafficsplits.split.smi-spec.io']);
+      await kube.k(CONTEXT, ['delete', 'crd', 'trafficsplits.split.smi-spec.io']);
     }
   });
 
   it('install --print | kubectl apply -f - installs, and uninstall then leaves the cluster as it was', async () => {
     const printed = await strait(['install', '--print', '--cluster-name', CONTEXT]);
     assert.equal(printed.code, 0, printed.stderr);
-    await kube.kubectlOk(['apply', '-f', '-'], { input: printed.stdout });
-    assert.match(await kube.kubectlOk(['get', 'mutatingwebhookconfiguration', '-o', 'name']), /strait-proxy-injector/);
+    await kube.k(CONTEXT, ['apply', '-f', '-'], printed.stdout);
+    assert.match(await kube.k(CONTEXT, ['get', 'mutatingwebhookconfiguration', '-o', 'name']), /strait-proxy-injector/);
     const removed = await strait(['uninstall', '--context', CONTEXT], { timeoutMs: 180_000 });
     assert.equal(removed.code, 0, removed.stderr);
     assert.match(removed.stdout, /namespaces\/strait-system deleted/);
-    assert.deepEqual([...(await kube.inventory())].filter((x) => !baseline.has(x)), []);
+    assert.deepEqual([...(await kube.inventory(CONTEXT))].filter((x) => !baseline.has(x)), []);
   });
 
   it('reuses a TrafficSplit CRD that serves v1alpha4, and a second install changes nothing', async () => {
-    await kube.kubectlOk(['apply', '-f', '-'], { input: smiCrd(['v1alpha4', 'v1alpha2', 'v1alpha1']) });
+    await kube.k(CONTEXT, ['apply', '-f', '-'], smiCrd(['v1alpha4', 'v1alpha2', 'v1alpha1']));
     const first = await strait(['install', '--context', CONTEXT]);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /customresourcedefinitions\.apiextensions\.k8s\.io\/trafficsplits\.split\.smi-spec\.io reused \(installed by smi; it serves v1alpha4, v1alpha2, v1alpha1, and uninstall leaves it\)/);
@@ -144,7 +145,7 @@ describe('strait install on Kubernetes', { skip }, () => {
     // What install writes, without what controllers write meanwhile (status, the deployment's revision):
     // the control-plane pod starts between the two installs.
     const versions = async () => {
-      const list = JSON.parse(await kube.kubectlOk(['get', 'namespaces,crd,clusterroles,clusterrolebindings,mutatingwebhookconfigurations,secrets,configmaps,services,deployments,serviceaccounts', '-A', '-l', 'app.kubernetes.io/part-of=strait', '-o', 'json'])) as { items: { kind: string; metadata: Record<string, unknown> & { name: string; annotations?: Record<string, string> }; status?: unknown }[] };
+      const list = JSON.parse(await kube.k(CONTEXT, ['get', 'namespaces,crd,clusterroles,clusterrolebindings,mutatingwebhookconfigurations,secrets,configmaps,services,deployments,serviceaccounts', '-A', '-l', 'app.kubernetes.io/part-of=strait', '-o', 'json'])) as { items: { kind: string; metadata: Record<string, unknown> & { name: string; annotations?: Record<string, string> }; status?: unknown }[] };
       return list.items.map(({ status: _status, metadata: { resourceVersion: _rv, managedFields: _mf, annotations, ...metadata }, ...rest }) => {
         const { 'deployment.kubernetes.io/revision': _revision, ...own } = annotations ?? {};
         return `${rest.kind}/${metadata.name} ${JSON.stringify({ ...rest, metadata, annotations: own })}`;
@@ -160,12 +161,12 @@ describe('strait install on Kubernetes', { skip }, () => {
 
   it('admits a pod without a proxy while the webhook does not answer (failurePolicy Ignore), and check says so', async () => {
     // No control-plane pod, so nothing serves the installed webhook (the tests after this one call their own).
-    await kube.kubectlOk(['scale', 'deployment', 'strait-control-plane', '-n', 'strait-system', '--replicas=0']);
-    await waitFor('no control-plane pod', async () => (await kube.kubectlOk(['get', 'pods', '-n', 'strait-system', '-o', 'name'])).trim() === '', 60_000, 250);
-    await kube.kubectlOk(['create', 'namespace', 'sample']);
-    await kube.kubectlOk(['annotate', 'namespace', 'sample', 'linkerd.io/inject=enabled']);
-    await kube.kubectlOk(['run', 'early', '-n', 'sample', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);
-    const pod = JSON.parse(await kube.kubectlOk(['get', 'pod', 'early', '-n', 'sample', '-o', 'json'])) as PodJson;
+    await kube.k(CONTEXT, ['scale', 'deployment', 'strait-control-plane', '-n', 'strait-system', '--replicas=0']);
+    await waitFor('no control-plane pod', async () => (await kube.k(CONTEXT, ['get', 'pods', '-n', 'strait-system', '-o', 'name'])).trim() === '', 60_000, 250);
+    await kube.k(CONTEXT, ['create', 'namespace', 'sample']);
+    await kube.k(CONTEXT, ['annotate', 'namespace', 'sample', 'linkerd.io/inject=enabled']);
+    await kube.k(CONTEXT, ['run', 'early', '-n', 'sample', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);
+    const pod = JSON.parse(await kube.k(CONTEXT, ['get', 'pod', 'early', '-n', 'sample', '-o', 'json'])) as PodJson;
     assert.equal(pod.spec.initContainers, undefined, 'no proxy: the webhook was not called');
     const check = await strait(['check', '--context', CONTEXT]);
     assert.equal(check.code, 1);
@@ -176,53 +177,53 @@ describe('strait install on Kubernetes', { skip }, () => {
   });
 
   it('the webhook gives a pod created with kubectl a native proxy sidecar, its token and env', async () => {
-    const anchors = (JSON.parse(await kube.kubectlOk(['get', 'configmap', 'strait-trust-anchors', '-n', 'strait-system', '-o', 'json'])) as { data: Record<string, string> }).data['ca-bundle.crt']!;
+    const anchors = (JSON.parse(await kube.k(CONTEXT, ['get', 'configmap', 'strait-trust-anchors', '-n', 'strait-system', '-o', 'json'])) as { data: Record<string, string> }).data['ca-bundle.crt']!;
     const tls = await createServingPem('strait-control-plane', 'strait-system', { ips: ['127.0.0.1'] });
     const events: string[] = [];
     const options = await kubeInjectorOptions(admin, { cluster: CONTEXT, trustDomain: 'cluster.local', trustAnchorsPem: anchors, onEvent: (e) => events.push(`${e.pod} ${e.injected}`) });
     const server: https.Server = await startInjectorWebhook({ ...options, cert: tls.cert, key: tls.key, host: '127.0.0.1', port: 0 });
     const port = (server.address() as net.AddressInfo).port;
     // The installed configuration, but calling this process (the control-plane pod is not what is tested here).
-    const installed = JSON.parse(await kube.kubectlOk(['get', 'mutatingwebhookconfiguration', 'strait-proxy-injector', '-o', 'json'])) as { webhooks: Record<string, unknown>[] };
+    const installed = JSON.parse(await kube.k(CONTEXT, ['get', 'mutatingwebhookconfiguration', 'strait-proxy-injector', '-o', 'json'])) as { webhooks: Record<string, unknown>[] };
     const webhook = { ...installed.webhooks[0], name: 'e2e.inject.strait.dev', clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(tls.cert).toString('base64') } };
-    await kube.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'strait-e2e-injector' }, webhooks: [webhook] }) });
+    await kube.k(CONTEXT, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'strait-e2e-injector' }, webhooks: [webhook] }));
     try {
-      await kube.kubectlOk(['run', 'meshed', '-n', 'sample', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);
-      await kube.kubectlOk(['run', 'plain', '-n', 'default', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);
-      const pod = JSON.parse(await kube.kubectlOk(['get', 'pod', 'meshed', '-n', 'sample', '-o', 'json'])) as PodJson;
+      await kube.k(CONTEXT, ['run', 'meshed', '-n', 'sample', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);
+      await kube.k(CONTEXT, ['run', 'plain', '-n', 'default', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);
+      const pod = JSON.parse(await kube.k(CONTEXT, ['get', 'pod', 'meshed', '-n', 'sample', '-o', 'json'])) as PodJson;
       const proxy = pod.spec.initContainers?.[0];
       assert.equal(proxy?.name, 'strait-proxy');
       assert.equal(proxy.restartPolicy, 'Always', 'a native sidecar');
       const env = Object.fromEntries((proxy.env ?? []).map((e) => [e.name, e.value]));
-      const clusterIp = (await kube.kubectlOk(['get', 'svc', 'strait-control-plane', '-n', 'strait-system', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+      const clusterIp = (await kube.k(CONTEXT, ['get', 'svc', 'strait-control-plane', '-n', 'strait-system', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
       assert.equal(env.STRAIT_CONTROL_PLANE, `${clusterIp}:8086`);
       assert.equal(env.STRAIT_IDENTITY_TOKEN_FILE, 'var/run/secrets/strait/identity/token');
       const token = pod.spec.volumes?.find((v) => v.name === 'strait-identity-token');
       assert.equal(token?.projected?.sources[0]?.serviceAccountToken?.audience, 'identity.strait.dev');
       assert.ok(pod.spec.containers[0]!.env?.some((e) => e.name === 'http_proxy'));
       assert.ok(pod.metadata.annotations?.['strait.dev/proxy-version']);
-      const cm = JSON.parse(await kube.kubectlOk(['get', 'configmap', 'strait-trust-anchors', '-n', 'sample', '-o', 'json'])) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
+      const cm = JSON.parse(await kube.k(CONTEXT, ['get', 'configmap', 'strait-trust-anchors', '-n', 'sample', '-o', 'json'])) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
       assert.equal(cm.data['ca-bundle.crt'], anchors);
       assert.equal(cm.metadata.labels['app.kubernetes.io/part-of'], 'strait');
-      const plain = JSON.parse(await kube.kubectlOk(['get', 'pod', 'plain', '-n', 'default', '-o', 'json'])) as PodJson;
+      const plain = JSON.parse(await kube.k(CONTEXT, ['get', 'pod', 'plain', '-n', 'default', '-o', 'json'])) as PodJson;
       assert.equal(plain.spec.initContainers, undefined, 'a namespace that does not ask for injection');
       assert.ok(events.includes('sample/meshed true') && events.includes('default/plain false'), events.join(', '));
     } finally {
-      await kube.kubectlOk(['delete', 'mutatingwebhookconfiguration', 'strait-e2e-injector']);
-      await kube.kubectlOk(['delete', 'pod', 'plain', '-n', 'default', '--wait=false', '--grace-period=0', '--force']);
+      await kube.k(CONTEXT, ['delete', 'mutatingwebhookconfiguration', 'strait-e2e-injector']);
+      await kube.k(CONTEXT, ['delete', 'pod', 'plain', '-n', 'default', '--wait=false', '--grace-period=0', '--force']);
       server.close();
     }
   });
 
   it("certifies a pod's own token of Strait's audience through TokenReview, and not one of another audience or another pod", async () => {
-    await kube.kubectlOk(['create', 'serviceaccount', 'app', '-n', 'sample']);
+    await kube.k(CONTEXT, ['create', 'serviceaccount', 'app', '-n', 'sample']);
     for (const name of ['tr-a', 'tr-b']) {
       // Bound to a node that does not exist: nothing runs them, and the test sets their address.
       const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'sample', annotations: { 'strait.dev/inject': 'disabled' } }, spec: { nodeName: 'nowhere', serviceAccountName: 'app', containers: [{ name: 'app', image: 'curlimages/curl' }] } };
-      await kube.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(pod) });
+      await kube.k(CONTEXT, ['apply', '-f', '-'], JSON.stringify(pod));
     }
-    await kube.kubectlOk(['patch', 'pod', 'tr-a', '-n', 'sample', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: '127.30.0.9', podIPs: [{ ip: '127.30.0.9' }] } })]);
-    const token = async (pod: string, audience: string) => (await kube.kubectlOk(['create', 'token', 'app', '-n', 'sample', '--audience', audience, '--bound-object-kind', 'Pod', '--bound-object-name', pod])).trim();
+    await kube.k(CONTEXT, ['patch', 'pod', 'tr-a', '-n', 'sample', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { podIP: '127.30.0.9', podIPs: [{ ip: '127.30.0.9' }] } })]);
+    const token = async (pod: string, audience: string) => (await kube.k(CONTEXT, ['create', 'token', 'app', '-n', 'sample', '--audience', audience, '--bound-object-kind', 'Pod', '--bound-object-name', pod])).trim();
     const verifier = kubeCredentialVerifier(admin, CONTEXT);
     const rejected = (reason: string, message: RegExp) => (err: unknown) => err instanceof CredentialRejected && err.reason === reason && message.test(err.message);
 
@@ -231,7 +232,7 @@ describe('strait install on Kubernetes', { skip }, () => {
     await assert.rejects(verifier.verify(await token('tr-a', 'https://kubernetes.default.svc.cluster.local'), '127.30.0.9'), rejected('wrong-audience', /did not accept the token/));
     await assert.rejects(verifier.verify(own, '127.30.0.10'), rejected('invalid-claims', /bound to pod sample\/tr-a \(127\.30\.0\.9\) but was presented from 127\.30\.0\.10/));
     const gone = await token('tr-b', 'identity.strait.dev');
-    await kube.kubectlOk(['delete', 'pod', 'tr-b', '-n', 'sample', '--grace-period=0', '--force']);
+    await kube.k(CONTEXT, ['delete', 'pod', 'tr-b', '-n', 'sample', '--grace-period=0', '--force']);
     await assert.rejects(verifier.verify(gone), (err: unknown) => err instanceof CredentialRejected);
   });
 
@@ -240,19 +241,19 @@ describe('strait install on Kubernetes', { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /configmaps\/strait-trust-anchors -n sample deleted/);
     assert.match(r.stdout, /Strait is uninstalled from context kinst\./);
-    const left = [...(await kube.inventory())].filter((x) => !baseline.has(x));
+    const left = [...(await kube.inventory(CONTEXT))].filter((x) => !baseline.has(x));
     // What the test made itself: the sample namespace with its pods and account, and Linkerd's CRD.
     const own = (x: string) => / sample\/|\/sample$/.test(x) || x.endsWith('split.smi-spec.io');
     assert.deepEqual(left.filter((x) => !own(x)), []);
     assert.ok(left.some((x) => x.endsWith('/trafficsplits.split.smi-spec.io')), 'the reused CRD stays');
     assert.ok(!left.includes('configmaps sample/strait-trust-anchors'));
-    await kube.kubectlOk(['delete', 'namespace', 'sample', '--wait=true', '--timeout=120s']);
-    await kube.kubectlOk(['delete', 'crd', 'trafficsplits.split.smi-spec.io', '--wait=true']);
+    await kube.k(CONTEXT, ['delete', 'namespace', 'sample', '--wait=true', '--timeout=120s']);
+    await kube.k(CONTEXT, ['delete', 'crd', 'trafficsplits.split.smi-spec.io', '--wait=true']);
     // The API server drops the APIServices of the CRD's group a moment after the CRD.
-    let now = await kube.inventory();
+    let now = await kube.inventory(CONTEXT);
     for (let i = 0; i < 60 && [...now].some((x) => !baseline.has(x)); i++) {
       await new Promise((r) => setTimeout(r, 500));
-      now = await kube.inventory();
+      now = await kube.inventory(CONTEXT);
     }
     assert.deepEqual([...now].filter((x) => !baseline.has(x)), [], 'nothing was left');
     assert.deepEqual([...baseline].filter((x) => !now.has(x)), [], 'nothing else was removed');
