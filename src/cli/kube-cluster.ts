@@ -93,7 +93,8 @@ export class KubeCluster {
     if (!pod) throw new CliError(`pod "${name}" not found in namespace "${namespace}" of context ${this.cluster}`);
     const nodeName = (pod.spec as { nodeName?: string }).nodeName;
     if (!nodeName) throw new CliError(`pod ${name} is not scheduled yet; see: kubectl --context ${this.cluster} describe pod ${name} -n ${namespace}`);
-    const node = await this.get({ kind: 'Node', name: nodeName });
+    // Nodes are no kind of the store's: read as the API serves them.
+    const node = await this.store.rest.requestOrMissing<Resource>('GET', `/api/v1/nodes/${encodeURIComponent(nodeName)}`);
     const podsDir = node?.metadata.annotations?.[PODS_DIR_ANNOTATION];
     if (!podsDir) throw new CliError(`pod ${name} runs on node ${nodeName}, which is not a strait node agent on this machine; use kubectl`);
     const dir = podDirectory(podsDir, namespace, name);

@@ -80,6 +80,12 @@ describe('strait install on Kubernetes', () => {
       const check = await mesh.run(['check', '--kubeconfig', file, '--request-timeout', '1s']);
       assert.equal(check.code, 1);
       assert.match(check.stdout, /× can reach the Kubernetes API server\n\s+\* the Kubernetes API server at https:\/\/127\.0\.0\.1:\d+ \(context silent\) did not answer within 1 s/);
+      // Every command that reads a cluster with --context says the same.
+      for (const args of [['get', 'pods'], ['stat', 'deploy'], ['service', 'list']]) {
+        const r = await mesh.run([...args, '--kubeconfig', file, '--request-timeout', '1s']);
+        assert.equal(r.code, 1, args.join(' '));
+        assert.match(r.stderr, new RegExp(`the API server of context silent at https://127\\.0\\.0\\.1:${port} did not answer: .*no answer within 1000 ms\n\\s+check it is running: kubectl --context silent cluster-info`));
+      }
     } finally {
       silent.close();
     }
@@ -163,6 +169,9 @@ describe('strait install on Kubernetes', () => {
     // No control-plane pod, so nothing serves the installed webhook (the tests after this one call their own).
     await kube.k(CONTEXT, ['scale', 'deployment', 'strait-control-plane', '-n', 'strait-system', '--replicas=0']);
     await waitFor('no control-plane pod', async () => (await kube.k(CONTEXT, ['get', 'pods', '-n', 'strait-system', '-o', 'name'])).trim() === '', 60_000, 250);
+    const stat = await strait(['stat', '--context', CONTEXT, 'deploy', '-n', 'strait-system']);
+    assert.equal(stat.code, 1);
+    assert.match(stat.stderr, /no control-plane pod of Strait is ready in context kinst\n\s+see: kubectl --context kinst get pods -n strait-system/);
     await kube.k(CONTEXT, ['create', 'namespace', 'sample']);
     await kube.k(CONTEXT, ['annotate', 'namespace', 'sample', 'linkerd.io/inject=enabled']);
     await kube.k(CONTEXT, ['run', 'early', '-n', 'sample', '--image=curlimages/curl', '--restart=Never', '--', 'sleep', '3650d']);

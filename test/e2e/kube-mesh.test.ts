@@ -109,7 +109,7 @@ describe('Strait on one Kubernetes cluster', () => {
     assert.equal(get.stdout.split('\n').filter((l) => /^(helloworld-v[12]|sleep)-\S+\s+2\/2\s+Running\s/.test(l)).length, 3, get.stdout);
     const services = await env.strait(['service', 'list', '--context', C, '-n', NS]);
     assert.equal(services.code, 0, services.stderr);
-    assert.match(services.stdout, /sample\s+helloworld\s+ClusterIP\s+helloworld\.sample\.svc\.cluster\.local:5000/);
+    assert.match(services.stdout, /sample\s+helloworld\s+local\s+helloworld\.sample\.svc\.cluster\.local:5000/);
     const logs = await env.strait(['logs', '--context', C, '-n', NS, 'deploy/helloworld-v1', '-c', 'strait-proxy', '--tail', '50']);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /workload certificate issued/);

@@ -65,8 +65,17 @@ export function podsOf(owner: Resource, pods: readonly Pod[]): Pod[] {
   return pods.filter(
     (p) =>
       p.metadata.namespace === namespace &&
-      (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && r.kind === owner.kind && r.name === name && (!uid || !r.uid || r.uid === uid)),
+      (p.metadata.ownerReferences ?? []).some((r) => r.controller === true && ((r.kind === owner.kind && r.name === name && (!uid || !r.uid || r.uid === uid)) || ofDeploymentReplicaSet(owner, p, r))),
   );
+}
+
+/**
+ * On Kubernetes a Deployment's pods belong to its ReplicaSets, which the deployment controller
+ * names `<deployment>-<pod-template-hash>` and whose pods carry that hash as a label.
+ */
+function ofDeploymentReplicaSet(owner: Resource, pod: Pod, ref: { kind: string; name: string }): boolean {
+  const hash = pod.metadata.labels?.['pod-template-hash'];
+  return owner.kind === 'Deployment' && ref.kind === 'ReplicaSet' && hash !== undefined && ref.name === `${owner.metadata.name}-${hash}`;
 }
 
 function podsFor(kind: StatKind, target: Resource, pods: readonly Pod[]): Pod[] {

@@ -96,6 +96,20 @@ describe('stat figures per resource', () => {
     assert.equal(rows.sleep!.figures, undefined, 'nothing called sleep: no figures, printed as -');
   });
 
+  it("deploy on Kubernetes: the pods of the deployment's ReplicaSets (named after it and their template hash)", () => {
+    const v1 = deployment('helloworld-v1', 'uid-v1');
+    const replicaSet = (name: string): Resource => ({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name, namespace: NS, uid: `uid-${name}` } });
+    const hashed = (name: string, rs: string, hash: string): Pod => {
+      const p = pod(name, replicaSet(rs));
+      p.metadata.labels = { 'pod-template-hash': hash };
+      return p;
+    };
+    const mine = [hashed('hw1-a', 'helloworld-v1-75fc4cb96d', '75fc4cb96d'), hashed('hw1-b', 'helloworld-v1-5d8f9', '5d8f9')];
+    // Another deployment whose name begins with this one's, and a pod whose label does not match its ReplicaSet.
+    const others = [hashed('hw1-canary-a', 'helloworld-v1-canary-6b7c', '6b7c'), hashed('stray', 'helloworld-v1-75fc4cb96d', 'ffff')];
+    assert.deepEqual(podsOf(v1, [...mine, ...others]).map((p) => p.metadata.name), ['hw1-a', 'hw1-b']);
+  });
+
   it('pod and ns: the same inbound figures per pod and per namespace', () => {
     const [b] = statRows('pod', [pods[1]!], input);
     assert.deepEqual(b!.meshed, { meshed: 1, total: 1 });
