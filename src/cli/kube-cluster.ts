@@ -76,19 +76,18 @@ export class KubeCluster {
 
   /** The container's log, read from the pod's directory on this machine. */
   async logs(namespace: string, pod: string, opts: { container?: string; follow?: boolean; tail?: number }): Promise<Readable> {
-    const { dir, pod: object } = await this.podFiles(namespace, pod);
-    const containers = [...((object.spec as { initContainers?: { name: string }[] }).initContainers ?? []), ...((object.spec as { containers?: { name: string }[] }).containers ?? [])];
-    const container = opts.container ?? (object.spec as { containers?: { name: string }[] }).containers?.[0]?.name;
-    if (!container || !containers.some((c) => c.name === container)) {
-      throw new CliError(`container "${container}" is not in pod ${pod}; its containers: ${containers.map((c) => c.name).join(', ')}`);
-    }
+    const { dir, pod: running, declared } = await this.podFiles(namespace, pod);
+    // As kubectl logs: the first app container unless one is named; the node runs sidecars among them.
+    const names = (running.spec?.containers ?? []).map((c) => c.name);
+    const container = opts.container ?? (declared.spec as { containers?: { name: string }[] }).containers?.[0]?.name;
+    if (!container || !names.includes(container)) throw new CliError(`container "${container}" is not in pod ${pod}; its containers: ${names.join(', ')}`);
     const stream = readLog(join(dir, `${container}.log`), { follow: opts.follow === true, tail: opts.tail });
     if (!stream) throw new CliError(`container ${container} of pod ${pod} has not started yet; see: kubectl --context ${this.cluster} describe pod ${pod} -n ${namespace}`);
     return stream;
   }
 
-  /** The pod's directory on this machine and the pod as its node agent runs it (its volumes resolved). */
-  async podFiles(namespace: string, name: string): Promise<{ dir: string; pod: Pod }> {
+  /** The pod's directory on this machine, the pod as its node agent runs it (sidecars among its containers, env resolved), and as declared. */
+  async podFiles(namespace: string, name: string): Promise<{ dir: string; pod: Pod; declared: Resource }> {
     const pod = await this.get({ kind: 'Pod', namespace, name });
     if (!pod) throw new CliError(`pod "${name}" not found in namespace "${namespace}" of context ${this.cluster}`);
     const nodeName = (pod.spec as { nodeName?: string }).nodeName;
@@ -100,7 +99,7 @@ export class KubeCluster {
     const dir = podDirectory(podsDir, namespace, name);
     try {
       const written = JSON.parse(readFileSync(join(dir, 'pod.json'), 'utf8')) as { pod: Pod };
-      return { dir, pod: { ...written.pod, status: pod.status } as Pod };
+      return { dir, pod: { ...written.pod, status: pod.status } as Pod, declared: pod };
     } catch {
       throw new CliError(`pod ${name} runs on node ${nodeName}, whose pods are not on this machine (no ${dir}/pod.json)`);
     }

@@ -113,6 +113,9 @@ describe('Strait on one Kubernetes cluster', () => {
     const logs = await env.strait(['logs', '--context', C, '-n', NS, 'deploy/helloworld-v1', '-c', 'strait-proxy', '--tail', '50']);
     assert.equal(logs.code, 0, logs.stderr);
     assert.match(logs.stdout, /workload certificate issued/);
+    const app = await env.strait(['logs', '--context', C, '-n', NS, 'deploy/helloworld-v1']);
+    assert.equal(app.code, 0, app.stderr);
+    assert.match(app.stdout, /^helloworld v1 listening on 127\.\d+\.\d+\.\d+:5000/, 'the first app container, as kubectl logs picks');
 
     const unknown = await env.strait(['get', 'pods', '--context', 'nowhere']);
     assert.equal(unknown.code, 1);

@@ -226,8 +226,10 @@ class Agent {
       const sidecars = (pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
       containers = (await files.resolveEnv(pod, [...sidecars, ...pod.spec.containers])).map((c) => ({ ...c, env: [...this.apiServerEnv(), ...(c.env ?? [])] }));
     } catch (err) {
-      if (!(err instanceof PodConfigError)) throw err;
-      await this.waiting(pod, 'CreateContainerConfigError', err.message);
+      // A missing Secret waits for it, as the kubelet's CreateContainerConfigError; anything else
+      // (the API server refusing a token while its cache has not yet seen the pod bound here,
+      // a request that timed out) is tried again, as the kubelet retries a volume mount.
+      await this.waiting(pod, err instanceof PodConfigError ? 'CreateContainerConfigError' : 'ContainerCreating', errorMessage(err));
       setTimeout(() => this.podChanged('MODIFIED', this.pods.get(uid) ?? pod), PREPARE_RETRY_MS).unref();
       return;
     }
