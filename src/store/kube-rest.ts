@@ -23,6 +23,11 @@ export interface KubeConnection {
   timeoutMs?: number;
 }
 
+/** The kubeconfig cannot be used: unreadable, or without the context asked for. */
+export class KubeConfigError extends Error {
+  override name = 'KubeConfigError';
+}
+
 /** A `Status` the API server answered with. */
 export class KubeApiError extends Error {
   constructor(
@@ -77,15 +82,21 @@ export class KubeRest {
     this.timeoutMs = timeoutMs;
   }
 
+  /** Throws KubeConfigError naming the file and what is wrong: unreadable, no such context. */
   static async connect(connection: KubeConnection = {}): Promise<KubeRest> {
     const config = new KubeConfig();
     if (connection.inClusterRoot !== undefined) config.loadFromCluster(connection.inClusterRoot);
-    else if (connection.kubeconfig) config.loadFromFile(connection.kubeconfig);
-    else config.loadFromDefault();
+    else if (connection.kubeconfig) {
+      try {
+        config.loadFromFile(connection.kubeconfig);
+      } catch (err) {
+        throw new KubeConfigError(`cannot read the kubeconfig ${connection.kubeconfig}: ${(err as Error).message}`);
+      }
+    } else config.loadFromDefault();
     if (connection.context !== undefined) {
       const contexts = config.getContexts().map((c) => c.name);
       if (!contexts.includes(connection.context)) {
-        throw new Error(`kube context "${connection.context}" not found in ${connection.kubeconfig ?? 'the kubeconfig'}; it has ${contexts.join(', ') || 'none'}`);
+        throw new KubeConfigError(`context "${connection.context}" is not in ${connection.kubeconfig ?? 'the kubeconfig'}; it has: ${contexts.join(', ') || 'none'}`);
       }
       config.setCurrentContext(connection.context);
     }

@@ -8,12 +8,14 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import type { Resource } from '../../api/types.js';
 import { VERSION } from '../../api/version.js';
-import { NotFoundError } from '../../store/store.js';
+import { Informer } from '../../store/informer.js';
+import type { KubeRest } from '../../store/kube-rest.js';
+import { KubernetesStore } from '../../store/kubernetes.js';
+import { ConflictError, NotFoundError } from '../../store/store.js';
 import { PodAddressAllocator } from '../addresses.js';
 import { errorMessage, type RuntimeLog } from '../log.js';
 import { PodRunner, podDirectory } from '../pod-runner.js';
 import type { ContainerStatus, Pod, PodStatus } from '../pod-types.js';
-import { KubeApi, KubeApiError } from './kube-api.js';
 import { PodConfigError, PodFiles, type KubePod, type ProjectedToken } from './pod-files.js';
 import { ServiceProxy, type KubeService } from './services.js';
 
@@ -36,6 +38,7 @@ export interface NodeAgent {
 const LEASE_SECONDS = 40;
 const RENEW_MS = 10_000;
 const PREPARE_RETRY_MS = 2000;
+const REQUEST_TIMEOUT_MS = 15_000;
 /** Set on the Node: where its pods' directories are, for `strait exec` and `strait logs` on this machine. */
 export const PODS_DIR_ANNOTATION = 'strait.dev/pods-dir';
 
@@ -47,6 +50,8 @@ export function blockIndexOf(podCidr: string): number {
   return index;
 }
 
+const MERGE_PATCH = 'application/merge-patch+json';
+
 const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 interface Running {
@@ -57,13 +62,19 @@ interface Running {
 }
 
 export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent> {
-  const agent = new Agent(opts);
-  await agent.start();
+  const store = await KubernetesStore.connect({ kubeconfig: opts.kubeconfig, context: opts.context, timeoutMs: REQUEST_TIMEOUT_MS });
+  const agent = new Agent(opts, store);
+  try {
+    await agent.start();
+  } catch (err) {
+    agent.stop();
+    throw err;
+  }
   return { stop: () => agent.stop() };
 }
 
 class Agent {
-  private readonly api: KubeApi;
+  private readonly api: KubeRest;
   private readonly addresses: PodAddressAllocator;
   private readonly nodeIp: string;
   private readonly services: ServiceProxy;
@@ -71,11 +82,16 @@ class Agent {
   /** Pods being prepared or stopped, by uid: one change at a time per pod. */
   private readonly busy = new Map<string, Promise<void>>();
   private readonly pods = new Map<string, KubePod>();
-  private readonly stops: (() => void)[] = [];
+  private readonly informers: Pick<Informer, 'kind' | 'start' | 'stop'>[] = [];
+  /** Until the first list of pods is in: the addresses its pods hold are kept before any new pod gets one. */
+  private podsListed = false;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: NodeAgentOptions) {
-    this.api = KubeApi.fromFile(opts.kubeconfig, opts.context);
+  constructor(
+    private readonly opts: NodeAgentOptions,
+    private readonly store: KubernetesStore,
+  ) {
+    this.api = store.rest;
     const index = blockIndexOf(opts.podCidr);
     this.addresses = new PodAddressAllocator(index);
     const prefix = opts.podCidr.split('.').slice(0, 2).join('.');
@@ -93,18 +109,22 @@ class Agent {
     await this.register();
     await this.renew();
     this.timer = setInterval(() => void this.renew().catch((err: unknown) => this.log.warn(`cannot renew the node's lease: ${errorMessage(err)}`)), RENEW_MS);
-    const onError = (what: string) => (err: Error) => this.log.warn(`watch of ${what} ended: ${err.message}; listing again`);
-    this.stops.push(
-      this.api.listWatch<KubePod>('/api/v1/pods', {}, { synced: (items) => this.syncPods(items), changed: (type, pod) => this.podChanged(type, pod) }, onError('pods')),
-      this.api.listWatch<KubeService>('/api/v1/services', {}, { synced: (items) => this.services.setServices(items), changed: (type, s) => this.services.service(type, s) }, onError('services')),
-    );
+    const warn = (message: string) => this.log.warn(message);
+    const listed = () => (this.podsListed = true);
+    const pods = new Informer<KubePod & Resource>({ store: this.store, kind: 'Pod', warn, onResync: listed, onChange: (before, now) => this.podChanged(now ? (before ? 'MODIFIED' : 'ADDED') : 'DELETED', (now ?? before)!) });
+    const services = new Informer<KubeService & Resource>({ store: this.store, kind: 'Service', warn, onChange: (before, now) => this.services.service(now ? (before ? 'MODIFIED' : 'ADDED') : 'DELETED', (now ?? before)!) });
+    this.informers.push(pods, services);
+    // Listing keeps being tried in the background when the first list fails.
+    pods.start().then(listed, (err: unknown) => this.log.warn(`cannot list Pod (${errorMessage(err)}); trying again`));
+    services.start().catch((err: unknown) => this.log.warn(`cannot list Service (${errorMessage(err)}); trying again`));
     this.log.info(`node ${this.opts.nodeName} registered at ${this.nodeIp}; pods get addresses in ${this.opts.podCidr}`);
   }
 
   stop(): void {
     clearInterval(this.timer);
-    for (const stop of this.stops) stop();
+    for (const informer of this.informers) informer.stop();
     this.services.close();
+    void this.store.close();
     for (const r of this.running.values()) {
       clearTimeout(r.timer);
       void r.runner.halt(false);
@@ -116,14 +136,16 @@ class Agent {
     const labels = { 'kubernetes.io/hostname': this.opts.nodeName, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch, 'node.strait.dev/agent': 'true' };
     try {
       await this.api.request('GET', path);
-      await this.api.request('PATCH', path, { metadata: { labels, annotations: { [PODS_DIR_ANNOTATION]: this.opts.dir } } }, 'application/merge-patch+json');
+      await this.api.request('PATCH', path, { body: { metadata: { labels, annotations: { [PODS_DIR_ANNOTATION]: this.opts.dir } } }, contentType: MERGE_PATCH });
     } catch (err) {
-      if (!(err instanceof KubeApiError) || err.status !== 404) throw err;
+      if (!(err instanceof NotFoundError)) throw err;
       await this.api.request('POST', '/api/v1/nodes', {
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: { name: this.opts.nodeName, labels, annotations: { [PODS_DIR_ANNOTATION]: this.opts.dir } },
-        spec: { podCIDR: this.opts.podCidr, podCIDRs: [this.opts.podCidr] },
+        body: {
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: { name: this.opts.nodeName, labels, annotations: { [PODS_DIR_ANNOTATION]: this.opts.dir } },
+          spec: { podCIDR: this.opts.podCidr, podCIDRs: [this.opts.podCidr] },
+        },
       });
     }
   }
@@ -131,7 +153,7 @@ class Agent {
   /** The Lease says the node lives; the Node's Ready condition says what it is. */
   private async renew(): Promise<void> {
     const now = new Date().toISOString();
-    await this.api.request('PATCH', `/api/v1/nodes/${this.opts.nodeName}/status`, {
+    const status = {
       status: {
         addresses: [
           { type: 'InternalIP', address: this.nodeIp },
@@ -154,33 +176,26 @@ class Agent {
         },
         daemonEndpoints: { kubeletEndpoint: { Port: 0 } },
       },
-    }, 'application/merge-patch+json');
+    };
+    await this.api.request('PATCH', `/api/v1/nodes/${this.opts.nodeName}/status`, { body: status, contentType: MERGE_PATCH });
     const lease = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.opts.nodeName}`;
     const spec = { holderIdentity: this.opts.nodeName, leaseDurationSeconds: LEASE_SECONDS, renewTime: microTime() };
     try {
-      await this.api.request('PATCH', lease, { spec }, 'application/merge-patch+json');
+      await this.api.request('PATCH', lease, { body: { spec }, contentType: MERGE_PATCH });
     } catch (err) {
-      if (!(err instanceof KubeApiError) || err.status !== 404) throw err;
+      if (!(err instanceof NotFoundError)) throw err;
       await this.api.request('POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name: this.opts.nodeName, ownerReferences: [] },
-        spec,
+        body: {
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: this.opts.nodeName, ownerReferences: [] },
+          spec,
+        },
       });
     }
   }
 
   private readySince: string | undefined;
-
-  private syncPods(items: KubePod[]): void {
-    this.services.setPods(items);
-    const mine = items.filter((p) => this.isMine(p));
-    // Addresses already held by pods of this node are kept before any new pod gets one.
-    for (const pod of mine) if (pod.status?.podIP && !this.running.has(pod.metadata.uid ?? '')) this.addresses.reserve(pod.status.podIP);
-    const uids = new Set(mine.map((p) => p.metadata.uid ?? ''));
-    for (const [uid, r] of this.running) if (!uids.has(uid)) this.serialize(uid, () => this.remove(uid, r.runner.pod as KubePod));
-    for (const pod of mine) this.podChanged('MODIFIED', pod);
-  }
 
   private isMine(pod: KubePod): boolean {
     return pod.spec.nodeName === this.opts.nodeName;
@@ -190,6 +205,9 @@ class Agent {
     this.services.pod(type, pod);
     if (!this.isMine(pod)) return;
     const uid = pod.metadata.uid ?? '';
+    // The first list hands over every pod before any is run (runs start after an await), so the
+    // addresses already held by pods of this node are kept before any new pod gets one.
+    if (!this.podsListed && type !== 'DELETED' && pod.status?.podIP && !this.running.has(uid)) this.addresses.reserve(pod.status.podIP);
     this.pods.set(uid, pod);
     if (type === 'DELETED') {
       this.pods.delete(uid);
@@ -288,12 +306,8 @@ class Agent {
         ...(sidecars.size > 0 ? { initContainerStatuses: all.filter((s) => sidecars.has(s.name)) } : {}),
       },
     };
-    try {
-      return await this.api.request<Resource>('PATCH', `/api/v1/namespaces/${pod.metadata.namespace ?? 'default'}/pods/${pod.metadata.name}/status`, body, 'application/merge-patch+json');
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) throw new NotFoundError(err.message);
-      throw err;
-    }
+    // A pod deleted meanwhile is a NotFoundError, which tells the runner to stop writing.
+    return this.api.request<Resource>('PATCH', `/api/v1/namespaces/${pod.metadata.namespace ?? 'default'}/pods/${pod.metadata.name}/status`, { body, contentType: MERGE_PATCH });
   }
 
   /** A pod that cannot start yet says why, as the kubelet's waiting reasons do. */
@@ -308,13 +322,10 @@ class Agent {
     await this.stopRunning(uid);
     try {
       await this.api.request('DELETE', `/api/v1/namespaces/${pod.metadata.namespace ?? 'default'}/pods/${pod.metadata.name}`, {
-        apiVersion: 'v1',
-        kind: 'DeleteOptions',
-        gracePeriodSeconds: 0,
-        preconditions: { uid },
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0, preconditions: { uid } },
       });
     } catch (err) {
-      if (!(err instanceof KubeApiError) || (err.status !== 404 && err.status !== 409)) throw err;
+      if (!(err instanceof NotFoundError) && !(err instanceof ConflictError)) throw err;
     }
   }
 

@@ -5,7 +5,7 @@
 import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { Container, EnvVar, Pod } from '../pod-types.js';
-import type { KubeApi } from './kube-api.js';
+import type { KubeRest } from '../../store/kube-rest.js';
 
 /** A Kubernetes pod as the API serves it: the runtime's pod shape and the fields only the node agent reads. */
 export interface KubePod extends Pod {
@@ -84,7 +84,7 @@ class Sources {
   private readonly cache = new Map<string, Promise<Record<string, string> | undefined>>();
 
   constructor(
-    private readonly api: KubeApi,
+    private readonly api: KubeRest,
     private readonly namespace: string,
   ) {}
 
@@ -93,13 +93,9 @@ class Sources {
     const key = `${kind}/${name}`;
     let found = this.cache.get(key);
     if (!found) {
-      found = this.api.request<DataObject>('GET', `/api/v1/namespaces/${this.namespace}/${kind}/${name}`).then(
-        (o) => (kind === 'secrets' ? Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : (o.data ?? {})),
-        (err: { status?: number }) => {
-          if (err.status === 404) return undefined;
-          throw err;
-        },
-      );
+      found = this.api
+        .requestOrMissing<DataObject>('GET', `/api/v1/namespaces/${this.namespace}/${kind}/${name}`)
+        .then((o) => (o === undefined ? undefined : kind === 'secrets' ? Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : (o.data ?? {})));
       this.cache.set(key, found);
     }
     return found;
@@ -143,7 +139,7 @@ function downwardValue(pod: KubePod, fieldPath: string): string {
 
 export class PodFiles {
   constructor(
-    private readonly api: KubeApi,
+    private readonly api: KubeRest,
     /** The pod's directory: its containers' working directory. */
     readonly dir: string,
   ) {}
@@ -245,12 +241,14 @@ export class PodFiles {
     const sa = pod.spec.serviceAccountName ?? 'default';
     const expirationSeconds = source.expirationSeconds ?? 3600;
     const answer = await this.api.request<{ status: { token: string; expirationTimestamp: string } }>('POST', `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenRequest',
-      spec: {
-        ...(source.audience ? { audiences: [source.audience] } : {}),
-        expirationSeconds,
-        boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+      body: {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          ...(source.audience ? { audiences: [source.audience] } : {}),
+          expirationSeconds,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+        },
       },
     });
     const expires = Date.parse(answer.status.expirationTimestamp);
