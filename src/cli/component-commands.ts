@@ -101,7 +101,7 @@ async function runOnKubernetes(opts: KubeControlPlaneFlags): Promise<void> {
   const gatewayListen = parseHostPort(opts.gatewayListen);
   if (!gatewayListen) throw new UsageError(`--gateway-listen must be host:port, not ${JSON.stringify(opts.gatewayListen)}`);
   const { pino } = await import('pino');
-  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { KubeRest } = await import('../store/kube-rest.js');
   const { KubeApi } = await import('../control/kube-api.js');
   const { kubeCredentialVerifier } = await import('../control/token-review.js');
   const { startKubeControlPlane } = await import('../runtime/kube-control-plane.js');
@@ -109,16 +109,10 @@ async function runOnKubernetes(opts: KubeControlPlaneFlags): Promise<void> {
   // In a pod without --kubeconfig: the ServiceAccount's credentials, which a node agent's pod has
   // under its working directory.
   const inClusterRoot = !opts.kubeconfig && process.env.KUBERNETES_SERVICE_HOST ? process.cwd() : undefined;
-  const config = new KubeConfig();
-  if (inClusterRoot !== undefined) config.loadFromCluster(inClusterRoot);
-  else if (opts.kubeconfig) config.loadFromFile(opts.kubeconfig);
-  else config.loadFromDefault();
-  if (opts.context) config.setCurrentContext(opts.context);
-  const api = new KubeApi(config);
+  const connection = { kubeconfig: opts.kubeconfig, inClusterRoot, context: opts.context };
+  const api = new KubeApi(await KubeRest.connect(connection));
   const controlPlane = await startKubeControlPlane({
-    kubeconfig: opts.kubeconfig,
-    inClusterRoot,
-    context: opts.context,
+    ...connection,
     verifier: kubeCredentialVerifier(api, clusterName),
     cluster: clusterName,
     trustDomain: opts.trustDomain,

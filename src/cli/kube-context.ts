@@ -96,7 +96,7 @@ export async function kubeConnection(cmd: Command): Promise<KubeConnection> {
   const config = await loadKubeConfig(flags);
   const { KubeApi } = await import('../control/kube-api.js');
   const timeout = requestTimeoutMs(flags.requestTimeout);
-  const api = new KubeApi(config, timeout === undefined ? {} : { timeoutMs: timeout });
+  const api = await KubeApi.connect(config, timeout === undefined ? {} : { timeoutMs: timeout });
   const version = await api.call<{ gitVersion?: string }>('GET', '/version');
   return { api, config, context: api.context, version: version.gitVersion ?? 'unknown' };
 }

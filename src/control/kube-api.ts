@@ -1,15 +1,14 @@
-// A small REST client for the Kubernetes API on the credentials of a kubeconfig context: what the
-// installer, `strait check` and the control plane's webhook and TokenReview need (get, list,
-// server-side apply, delete, create), each with a time-out that names the server's address.
-import http from 'node:http';
-import https from 'node:https';
+// The Kubernetes API as the installer, `strait check` and the control plane's webhook and
+// TokenReview use it (get, list, server-side apply, delete, create), over the store's one REST
+// client, with errors a person can act on: a time-out names the server's address.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { KubeRest, KubeTransportError } from '../store/kube-rest.js';
+// One field manager for every server-side apply, so a second install is a no-op.
+import { FIELD_MANAGER } from '../store/kubernetes.js';
 import { kindRoute } from '../api/crds.js';
 import { UserError } from '../api/errors.js';
 
 export const DEFAULT_KUBE_TIMEOUT_MS = 10_000;
-/** The field manager of every server-side apply, so a second install is a no-op. */
-export const FIELD_MANAGER = 'strait';
 
 /** A failure talking to the API server; `status` is the HTTP status when the server answered. */
 export class KubeApiError extends UserError {
@@ -74,55 +73,33 @@ export interface KubeResponse<T> {
   body: T;
 }
 
+/** The Kubernetes API as install, check, the webhook and TokenReview use it, over the store's KubeRest. */
 export class KubeApi {
   readonly server: string;
   readonly context: string;
-  private readonly config: KubeConfig;
-  private readonly timeoutMs: number;
 
-  constructor(config: KubeConfig, options: { timeoutMs?: number } = {}) {
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new KubeApiError(`kubeconfig context ${config.getCurrentContext()} names no cluster`);
-    this.config = config;
-    this.server = cluster.server.replace(/\/+$/, '');
-    this.context = config.getCurrentContext();
-    this.timeoutMs = options.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS;
+  constructor(readonly rest: KubeRest) {
+    this.server = rest.server.origin + rest.server.pathname.replace(/\/+$/, '');
+    this.context = rest.context;
+  }
+
+  /** Over a kubeconfig already loaded, at its current context. */
+  static async connect(config: KubeConfig, options: { timeoutMs?: number } = {}): Promise<KubeApi> {
+    if (!config.getCurrentCluster()) throw new KubeApiError(`kubeconfig context ${config.getCurrentContext()} names no cluster`);
+    return new KubeApi(await KubeRest.fromConfig(config, options.timeoutMs ?? DEFAULT_KUBE_TIMEOUT_MS));
   }
 
   /** Any request; resolves for every HTTP status (the caller decides), rejects when the server does not answer. */
   async request<T = unknown>(method: string, path: string, options: RequestOptions = {}): Promise<KubeResponse<T>> {
-    const url = new URL(this.server + path);
-    for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
-    const opts: https.RequestOptions = { method, headers: { accept: 'application/json' } };
-    await this.config.applyToHTTPSOptions(opts);
-    const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    if (payload !== undefined) Object.assign(opts.headers!, { 'content-type': options.contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) });
-    const lib = url.protocol === 'http:' ? http : https;
-    return new Promise((resolve, reject) => {
-      const req = lib.request(url, opts, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown = text;
-          try {
-            body = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            // not JSON: kept as text
-          }
-          resolve({ status: res.statusCode ?? 0, body: body as T });
-        });
-      });
-      req.setTimeout(this.timeoutMs, () => {
-        req.destroy(new KubeApiError(`the Kubernetes API server at ${this.server} (context ${this.context}) did not answer within ${this.timeoutMs / 1000} s; check that it runs and that the address is right`));
-      });
-      req.on('error', (err) => {
-        if (err instanceof KubeApiError) reject(err);
-        else reject(new KubeApiError(`cannot reach the Kubernetes API server at ${this.server} (context ${this.context}): ${err.message}`));
-      });
-      req.end(payload);
-    });
+    try {
+      return (await this.rest.send(method, path, options)) as KubeResponse<T>;
+    } catch (err) {
+      if (!(err instanceof KubeTransportError)) throw err;
+      if (err.kind === 'timeout') {
+        throw new KubeApiError(`the Kubernetes API server at ${this.server} (context ${this.context}) did not answer within ${this.rest.timeoutMs / 1000} s; check that it runs and that the address is right`);
+      }
+      throw new KubeApiError(`cannot reach the Kubernetes API server at ${this.server} (context ${this.context}): ${err.detail}`);
+    }
   }
 
   /** The body of a 2xx answer; any other status becomes a KubeApiError with the server's message. */

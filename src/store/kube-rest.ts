@@ -28,6 +28,18 @@ export class KubeConfigError extends Error {
   override name = 'KubeConfigError';
 }
 
+/** No answer from the API server: it timed out, or could not be reached (`detail` says why). */
+export class KubeTransportError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'unreachable',
+    readonly detail: string,
+  ) {
+    super(message);
+    this.name = 'KubeTransportError';
+  }
+}
+
 /** A `Status` the API server answered with. */
 export class KubeApiError extends Error {
   constructor(
@@ -67,7 +79,7 @@ export class KubeRest {
   readonly server: URL;
   readonly context: string;
   private readonly transport: typeof http | typeof https;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
 
   private constructor(
     private readonly config: KubeConfig,
@@ -100,12 +112,17 @@ export class KubeRest {
       }
       config.setCurrentContext(connection.context);
     }
+    return KubeRest.fromConfig(config, connection.timeoutMs);
+  }
+
+  /** Over a kubeconfig already loaded, at its current context. */
+  static async fromConfig(config: KubeConfig, timeoutMs = 30_000): Promise<KubeRest> {
     // Read once: one keep-alive agent serves every request (client-node makes a new one per call).
     const options: https.RequestOptions = {};
     await config.applyToHTTPSOptions(options);
     // The TLS options (ca, cert, key, servername) stay on each request, which the agent honours.
     options.agent = config.getCurrentCluster()?.server.startsWith('http:') ? new http.Agent({ keepAlive: true }) : new https.Agent({ keepAlive: true });
-    return new KubeRest(config, options, connection.timeoutMs ?? 30_000);
+    return new KubeRest(config, options, timeoutMs);
   }
 
   /** A request with a JSON answer; an answer of 400 or more is thrown as `storeError`. */
@@ -147,7 +164,8 @@ export class KubeRest {
     return url;
   }
 
-  private send(method: string, path: string, opts: RequestOptions): Promise<{ status: number; body: unknown }> {
+  /** Any request: resolves with the status and the body (JSON, or `{ message }` for text) whatever the status; rejects with a KubeTransportError when no answer comes. */
+  send(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: unknown }> {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const headers: http.OutgoingHttpHeaders = { ...(this.options.headers as http.OutgoingHttpHeaders), Accept: 'application/json' };
     if (payload !== undefined) {
@@ -158,8 +176,8 @@ export class KubeRest {
       const req = this.transport.request(this.url(path, opts.query), { ...this.options, method, headers, timeout: this.timeoutMs }, (res) => {
         readJson(res).then((body) => resolve({ status: res.statusCode ?? 0, body }), reject);
       });
-      req.once('timeout', () => req.destroy(new Error(`${method} ${this.server.origin}${path}: no answer within ${this.timeoutMs} ms`)));
-      req.once('error', (err) => reject(new Error(`${method} ${this.server.origin}${path}: ${err.message}`)));
+      req.once('timeout', () => req.destroy(new KubeTransportError(`${method} ${this.server.origin}${path}: no answer within ${this.timeoutMs} ms`, 'timeout', `no answer within ${this.timeoutMs} ms`)));
+      req.once('error', (err) => reject(err instanceof KubeTransportError ? err : new KubeTransportError(`${method} ${this.server.origin}${path}: ${err.message}`, 'unreachable', err.message)));
       req.end(payload);
     });
   }

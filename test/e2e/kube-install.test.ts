@@ -54,7 +54,7 @@ describe('strait install on Kubernetes', () => {
   before(async () => {
     kube = await KubeEnv.up([CONTEXT]);
     mesh = new Mesh('strait-kinst-');
-    admin = new KubeApi(await loadKubeConfig({ kubeconfig: kube.kubeconfig, context: CONTEXT }));
+    admin = await KubeApi.connect(await loadKubeConfig({ kubeconfig: kube.kubeconfig, context: CONTEXT }));
     baseline = await kube.inventory(CONTEXT);
   });
   after(async () => {
