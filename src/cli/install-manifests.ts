@@ -14,7 +14,6 @@ import { CONTROL_PLANE_PORT } from '../runtime/addresses.js';
 import type { IssuerPem, ServingPem } from './install-pki.js';
 
 export const CONTROL_PLANE_IMAGE = `strait/control-plane:${VERSION}`;
-export const GATEWAY_IMAGE = `strait/gateway:${VERSION}`;
 
 export type GatewayServiceType = 'LoadBalancer' | 'NodePort';
 
