@@ -142,16 +142,38 @@ export class KubeRest {
 
   /** A streamed GET (a watch); resolves with the open response once it answers 200. */
   stream(path: string, query: Record<string, string | undefined>): { response: Promise<http.IncomingMessage>; abort(): void } {
-    const req = this.transport.request(this.url(path, query), { ...this.options, method: 'GET', headers: { ...(this.options.headers as http.OutgoingHttpHeaders), Accept: 'application/json' } });
-    const response = new Promise<http.IncomingMessage>((resolve, reject) => {
-      req.once('error', reject);
-      req.once('response', (res) => {
-        if (res.statusCode === 200) return resolve(res);
-        void readJson(res).then((body) => reject(storeError(res.statusCode ?? 0, body, `watch ${path}`)), reject);
-      });
-    });
-    req.end();
-    return { response, abort: () => req.destroy() };
+    let req: http.ClientRequest | undefined;
+    let aborted = false;
+    const response = this.headers().then(
+      (headers) =>
+        new Promise<http.IncomingMessage>((resolve, reject) => {
+          if (aborted) return reject(new Error(`watch ${path}: aborted`));
+          req = this.transport.request(this.url(path, query), { ...this.options, method: 'GET', headers });
+          req.once('error', reject);
+          req.once('response', (res) => {
+            if (res.statusCode === 200) return resolve(res);
+            void readJson(res).then((body) => reject(storeError(res.statusCode ?? 0, body, `watch ${path}`)), reject);
+          });
+          req.end();
+        }),
+    );
+    return {
+      response,
+      abort: () => {
+        aborted = true;
+        req?.destroy();
+      },
+    };
+  }
+
+  /**
+   * Each request's headers, its credentials read again: a ServiceAccount's token file is rotated by
+   * the kubelet, and client-node rereads it at most once a minute, as client-go does.
+   */
+  private async headers(): Promise<http.OutgoingHttpHeaders> {
+    const fresh: https.RequestOptions = {};
+    await this.config.applyToHTTPSOptions(fresh);
+    return { ...(fresh.headers as http.OutgoingHttpHeaders), Accept: 'application/json' };
   }
 
   close(): void {
@@ -165,9 +187,9 @@ export class KubeRest {
   }
 
   /** Any request: resolves with the status and the body (JSON, or `{ message }` for text) whatever the status; rejects with a KubeTransportError when no answer comes. */
-  send(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: unknown }> {
+  async send(method: string, path: string, opts: RequestOptions = {}): Promise<{ status: number; body: unknown }> {
     const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const headers: http.OutgoingHttpHeaders = { ...(this.options.headers as http.OutgoingHttpHeaders), Accept: 'application/json' };
+    const headers = await this.headers();
     if (payload !== undefined) {
       headers['Content-Type'] = opts.contentType ?? 'application/json';
       headers['Content-Length'] = Buffer.byteLength(payload);
