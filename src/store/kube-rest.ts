@@ -41,14 +41,14 @@ export class KubeTransportError extends Error {
 }
 
 /** A `Status` the API server answered with. */
-export class KubeApiError extends Error {
+export class KubeStatusError extends Error {
   constructor(
     readonly status: number,
     message: string,
     readonly reason?: string,
   ) {
     super(message);
-    this.name = 'KubeApiError';
+    this.name = 'KubeStatusError';
   }
 }
 
@@ -66,7 +66,7 @@ export function storeError(status: number, body: unknown, what: string): Error {
   if (status === 404) return new NotFoundError(message);
   if (status === 409) return new ConflictError(message);
   if (status === 410) return new ExpiredError(message);
-  return new KubeApiError(status, message, s.reason);
+  return new KubeStatusError(status, message, s.reason);
 }
 
 export interface RequestOptions {
