@@ -3,6 +3,7 @@
 // and `linkerd multicluster check` do. Exit 0 when every check passes, 1 otherwise.
 import type { Command } from 'commander';
 import { toJson } from '../api/codec.js';
+import { parseDuration } from '../api/quantity.js';
 import type { Pod } from '../api/kinds.js';
 import type { EndpointSlice } from '../api/kinds/endpointslice.js';
 import type { Secret } from '../api/kinds/secret.js';
@@ -16,7 +17,7 @@ import { paths, readMesh } from '../runtime/home.js';
 import { checksJson, controlPlaneChecks, dataPlaneChecks, formatChecks, identityChecks, multiclusterChecks, type CheckResult, type IdentityFacts, type MulticlusterFacts } from './check-rules.js';
 import { clusterContext, UsageError, type ClusterContext } from './context.js';
 import { wantsKubernetes, withKubeOptions } from './kube-context.js';
-import { colour } from './output.js';
+import { colour, spinner } from './output.js';
 
 /** The window of the metrics read that tells whether the control plane can read every proxy (the read itself is fresh). */
 const SCRAPE_WINDOW_SECONDS = 10;
@@ -136,20 +137,43 @@ async function runKubeChecks(cmd: Command, pre: boolean): Promise<{ cluster: str
   }
 }
 
+/** The Kubernetes checks, run again every second while one fails and `waitMs` has not gone, behind a spinner naming what is awaited. */
+async function waitForKubeChecks(cmd: Command, pre: boolean, waitMs: number): Promise<{ cluster: string; results: CheckResult[] }> {
+  const deadline = Date.now() + waitMs;
+  let outcome = await runKubeChecks(cmd, pre);
+  if (waitMs === 0 || outcome.results.every((r) => r.ok)) return outcome;
+  const progress = await spinner('');
+  try {
+    while (Date.now() < deadline && !outcome.results.every((r) => r.ok)) {
+      const failing = outcome.results.find((r) => !r.ok)!;
+      progress.text = `waiting for: ${failing.name} (${Math.ceil((deadline - Date.now()) / 1000)} s left)`;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      outcome = await runKubeChecks(cmd, pre);
+    }
+  } finally {
+    progress.stop();
+  }
+  return outcome;
+}
+
 export function registerCheckCommand(program: Command): void {
   withKubeOptions(program.command('check'))
     .description('check that a cluster works — control plane, identity, proxies — and with --multicluster its links, gateways and mirrors (as linkerd check and linkerd multicluster check); with --context, a Kubernetes cluster; exit 1 on any ×')
     .option('--multicluster', 'also check the links to other clusters: credentials, trust anchors, link controllers, gateways, mirrors')
     .option('--pre', 'with --context: check that Strait can be installed (permissions, CRDs of other tools, Kubernetes version)')
+    .option('--wait <duration>', 'with --context: check again until every check passes or this long has gone, e.g. 2m (as linkerd check --wait)', '0s')
     .option('-o, --output <format>', 'json')
-    .action(async (opts: { multicluster?: boolean; pre?: boolean; output?: string }, cmd: Command) => {
+    .action(async (opts: { multicluster?: boolean; pre?: boolean; wait: string; output?: string }, cmd: Command) => {
       if (opts.output !== undefined && opts.output !== 'json') throw new UsageError(`-o ${opts.output}: only json is supported`);
+      const waitMs = parseDuration(opts.wait);
+      if (waitMs === undefined || waitMs < 0) throw new UsageError(`--wait "${opts.wait}" is not a duration (use e.g. 30s or 2m)`);
       let cluster: string;
       let results: CheckResult[];
       if (wantsKubernetes(cmd)) {
         if (opts.multicluster) throw new UsageError('--multicluster is not yet checked on Kubernetes; drop it or use --cluster');
-        ({ cluster, results } = await runKubeChecks(cmd, opts.pre ?? false));
+        ({ cluster, results } = await waitForKubeChecks(cmd, opts.pre ?? false, waitMs));
       } else {
+        if (opts.wait !== '0s') throw new UsageError('--wait waits for a Kubernetes cluster after strait install: add --context');
         if (opts.pre) throw new UsageError('--pre checks a Kubernetes cluster before strait install: add --context');
         const ctx = clusterContext(cmd);
         cluster = ctx.cluster.name;

@@ -49,7 +49,11 @@ describe('Strait on one Kubernetes cluster', () => {
   test('install, then the guide’s YAML through kubectl: every pod 2/2 Running with its own podIP', async () => {
     const install = await env.strait(['install', '--context', C]);
     assert.equal(install.code, 0, install.stderr);
-    await eventually('the control plane ready', async () => (await env.json<{ status: { readyReplicas?: number } }>(C, ['get', 'deploy', '-n', 'strait-system', 'strait-control-plane'])).status.readyReplicas === 1);
+    // As `linkerd check` after an install: it waits until the control plane is ready and the webhook answers.
+    const check = await env.strait(['check', '--context', C, '--wait', '90s']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /√ the proxy injector webhook answers/);
+    assert.equal((await env.json<{ status: { readyReplicas?: number } }>(C, ['get', 'deploy', '-n', 'strait-system', 'strait-control-plane'])).status.readyReplicas, 1);
     await env.k(C, ['create', 'namespace', NS]);
     await env.k(C, ['annotate', 'namespace', NS, 'linkerd.io/inject=enabled']);
     await env.k(C, ['apply', '-n', NS, '-f', join(ROOT, 'examples/linkerd/2.14/helloworld-v1.yaml'), '-f', join(ROOT, 'examples/linkerd/2.14/helloworld-v2.yaml'), '-f', join(ROOT, 'examples/linkerd/sleep.yaml')]);
@@ -120,6 +124,11 @@ describe('Strait on one Kubernetes cluster', () => {
     const unknown = await env.strait(['get', 'pods', '--context', 'nowhere']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /context "nowhere" is not in .*\n\s+its contexts: solo/);
+    for (const args of [['check', '--context', C, '--wait', 'soon'], ['check', '--wait', '5s']]) {
+      const r = await env.strait(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /--wait/);
+    }
     const both = await env.strait(['get', 'pods', '--context', C, '--cluster', 'cluster1']);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /give one of them/);
