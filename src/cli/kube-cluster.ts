@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Pod } from '../api/kinds.js';
 import type { Resource, ResourceRef } from '../api/types.js';
 import { ADMIN_PORT } from '../control/admin.js';
-import { AdminClient } from '../control/admin-client.js';
+import { AdminClient, NotRunningError } from '../control/admin-client.js';
 import type { ServiceListing } from '../control/discovery/listing.js';
 import { COMPONENT_LABEL, PART_OF_SELECTOR, STRAIT_NAMESPACE } from '../control/kube-layout.js';
 import type { TrafficWindow } from '../control/metrics/history.js';
@@ -28,20 +28,22 @@ export class KubeCluster {
     private readonly store: KubernetesStore,
     /** The kube context, which names the cluster in messages. */
     readonly cluster: string,
+    private readonly timeoutMs: number,
   ) {}
 
   /** Connects to the context the flags name (as kubectl reads them) and checks the API server answers. */
   static async connect(flags: KubeFlags): Promise<KubeCluster> {
     const config = await loadKubeConfig(flags);
     const context = config.getCurrentContext();
-    const store = await KubernetesStore.connect({ kubeconfig: flags.kubeconfig, context, timeoutMs: requestTimeoutMs(flags.requestTimeout) ?? 10_000 });
+    const timeoutMs = requestTimeoutMs(flags.requestTimeout) ?? 10_000;
+    const store = await KubernetesStore.connect({ kubeconfig: flags.kubeconfig, context, timeoutMs });
     try {
       await store.rest.request('GET', '/version');
     } catch (err) {
       store.rest.close();
       throw new CliError(`the API server of context ${context} at ${store.rest.server.origin} did not answer: ${(err as Error).message}`, 1, ['check it is running: kubectl --context ' + context + ' cluster-info']);
     }
-    return new KubeCluster(store, context);
+    return new KubeCluster(store, context, timeoutMs);
   }
 
   close(): void {
@@ -67,11 +69,21 @@ export class KubeCluster {
   }
 
   async stats(windowSeconds: number): Promise<TrafficWindow> {
-    return (await this.controlPlane()).stats(windowSeconds);
+    return this.askControlPlane((admin) => admin.stats(windowSeconds));
   }
 
   async services(namespace?: string): Promise<ServiceListing> {
-    return (await this.controlPlane()).services(namespace);
+    return this.askControlPlane((admin) => admin.services(namespace));
+  }
+
+  private async askControlPlane<T>(ask: (admin: AdminClient) => Promise<T>): Promise<T> {
+    const admin = await this.controlPlane();
+    try {
+      return await ask(admin);
+    } catch (err) {
+      if (!(err instanceof NotRunningError)) throw err;
+      throw new CliError(err.message, 1, ["the CLI reads the control plane's admin port at its pod address: run it where pods are reachable (a node of the cluster, or a pod)"]);
+    }
   }
 
   /** The container's log, read from the pod's directory on this machine. */
@@ -117,7 +129,7 @@ export class KubeCluster {
       if (!ready) {
         throw new CliError(`no control-plane pod of Strait is ready in context ${this.cluster}`, 1, [`see: kubectl --context ${this.cluster} get pods -n ${STRAIT_NAMESPACE}`, `or install Strait: strait install --context ${this.cluster}`]);
       }
-      return new AdminClient({ host: (ready.status as { podIP: string }).podIP, port: ADMIN_PORT }, this.cluster);
+      return new AdminClient({ host: (ready.status as { podIP: string }).podIP, port: ADMIN_PORT }, this.cluster, this.timeoutMs);
     })();
     return this.admin;
   }

@@ -32,6 +32,8 @@ export class AdminClient {
   constructor(
     readonly endpoint: AdminEndpoint,
     readonly cluster: string,
+    /** How long a call may take (a local socket answers at once; a pod across a network may not). */
+    private readonly timeoutMs = 30_000,
   ) {}
 
   private get target(): { socketPath: string } | { host: string; port: number } {
@@ -134,7 +136,7 @@ export class AdminClient {
     });
   }
 
-  private call(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<unknown> {
+  private call(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return new Promise((resolve, reject) => {
       const req = request(
