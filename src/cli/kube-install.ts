@@ -127,6 +127,21 @@ export const objectRef = (o: KubeObject) => {
   return `${resource}${group ? `.${group}` : ''}/${o.metadata.name}`;
 };
 
+/**
+ * Whether applying `wanted` changed `old` into `now`, leaving out what controllers write meanwhile:
+ * a status update bumps the resourceVersion, so objects with a generation (which counts spec
+ * changes) are compared by it and by the labels and annotations install sets.
+ */
+export function changedByApply(wanted: KubeObject, old: KubeObject, now: KubeObject): boolean {
+  const generation = (o: KubeObject) => o.metadata.generation as number | undefined;
+  if (generation(old) === undefined || generation(now) === undefined) return old.metadata.resourceVersion !== now.metadata.resourceVersion;
+  const owned = (o: KubeObject) =>
+    JSON.stringify(
+      (['labels', 'annotations'] as const).map((field) => Object.keys(wanted.metadata[field] ?? {}).sort().map((key) => [key, o.metadata[field]?.[key]])),
+    );
+  return generation(old) !== generation(now) || owned(old) !== owned(now);
+}
+
 /** Checks everything, then applies `objects` in order; on a failure, deletes what this run created and rethrows. */
 export async function install(conn: KubeConnection, objects: KubeObject[], onApplied: (a: Applied) => void): Promise<Applied[]> {
   const { api, context } = conn;
@@ -160,7 +175,7 @@ export async function install(conn: KubeConnection, objects: KubeObject[], onApp
       const old = before.get(o);
       const now = await api.apply(kindPath(o.kind), o);
       if (!old) created.push(o);
-      const outcome: ApplyOutcome = !old ? 'created' : old.metadata.resourceVersion === now.metadata.resourceVersion ? 'unchanged' : 'configured';
+      const outcome: ApplyOutcome = !old ? 'created' : changedByApply(o, old, now) ? 'configured' : 'unchanged';
       const applied = { object: o, outcome };
       results.push(applied);
       onApplied(applied);
