@@ -210,16 +210,17 @@ describe('credentials', () => {
 
   it('an expired credential, and one minted by another cluster, are refused with the reason', async () => {
     const [c1, c2] = await clusters('cluster1', 'cluster2');
-    const issued = await c1!.multicluster.admin.mintCredential({ consumer: 'cluster2', lifetimeMs: 1000 });
+    // Long enough for the link to sync first on a loaded machine (a 1 s credential could expire before).
+    const issued = await c1!.multicluster.admin.mintCredential({ consumer: 'cluster2', lifetimeMs: 4000 });
     await c2!.store.apply(linkResources(c1!.multicluster.admin.info(), c2!.multicluster.admin.info(), issued.token));
-    await until('the link to sync', async () => condition(await linkOf(c2!, 'cluster1'), 'Synced')?.status === 'True');
+    await until('the link to sync', async () => condition(await linkOf(c2!, 'cluster1'), 'Synced')?.status === 'True', 4000);
     const expired = await until(
       'the expiry in the status',
       async () => {
         const synced = condition(await linkOf(c2!, 'cluster1'), 'Synced');
         return synced?.status === 'False' && synced;
       },
-      5000,
+      10_000,
     );
     assert.match(expired.message, /expired/);
 
